@@ -1,0 +1,3 @@
+from antiphon.cli import app
+
+app(prog_name="antiphon")

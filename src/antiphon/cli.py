@@ -1,0 +1,143 @@
+"""The `antiphon` command. Thin: parse flags, load settings, build the server, run it."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from antiphon import __version__
+from antiphon.config import Settings, SettingsError, load_settings, settings_help
+from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
+from antiphon.engine.llamacpp_model import LlamaModel
+from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
+from antiphon.chat.template import ChatTemplate
+from antiphon.services.models import Alias, ModelRegistry, ServedModel
+
+app = typer.Typer(help="antiphon: a self-hosted Claude API over open-weight models.", no_args_is_help=True)
+console = Console(stderr=True)
+HELP = settings_help()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"antiphon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    """antiphon: a self-hosted Claude API."""
+
+
+def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
+    with Progress(
+        TextColumn("loading [bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task(source.path.name, total=1.0)
+        model, seconds = LlamaModel.load(
+            source, lambda fraction: progress.update(task, completed=fraction),
+            verbose=settings.log_level == "debug",
+        )
+    card = model.card(settings.ctx)
+    limits = EngineLimits(
+        context_window=card.context_window, parallel=settings.parallel,
+        max_queue=settings.max_queue, batch_tokens=settings.batch_tokens,
+        threads=settings.effective_threads,
+    )
+    engine = LlamaCppEngine(model, card, limits)
+    console.print(
+        f"loaded [bold]{card.id}[/] ({card.display_name}) from {source.path} in {seconds:.2f}s: "
+        f"{card.context_window}-token window, {limits.parallel} parallel sequences, "
+        f"{limits.threads} threads"
+    )
+    return ServedModel(card, engine, ChatTemplate(card.chat_template, card.bos_text, card.eos_text))
+
+
+def _banner(settings: Settings, registry: ModelRegistry, api_key: str, generated: bool) -> None:
+    console.print(f"\nantiphon {__version__} serving at [bold]{settings.base_url}[/]")
+    console.print(f"models: {', '.join(model.card.id for model in registry)} (default: {registry.default.card.id})")
+    if generated:
+        console.print(
+            "no --api-key or ANTIPHON_API_KEY given; generated this key for this run "
+            f"(shown once):\n\n    [bold]{api_key}[/]\n"
+        )
+    else:
+        console.print("clients authenticate with the key from --api-key / ANTIPHON_API_KEY")
+    console.print(
+        f"try: ANTHROPIC_BASE_URL={settings.base_url} ANTHROPIC_API_KEY=<key> "
+        "python -c \"import anthropic; print(anthropic.Anthropic().messages.create("
+        f"model='{registry.default.card.id}', max_tokens=64, "
+        "messages=[{'role':'user','content':'Hello'}]).content[0].text)\"\n"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help=HELP["host"])] = None,
+    port: Annotated[Optional[int], typer.Option(help=HELP["port"])] = None,
+    model: Annotated[Optional[list[str]], typer.Option(help=HELP["model"])] = None,
+    alias: Annotated[Optional[list[str]], typer.Option(help=HELP["alias"])] = None,
+    api_key: Annotated[Optional[str], typer.Option(help=HELP["api_key"])] = None,
+    ctx: Annotated[Optional[int], typer.Option(help=HELP["ctx"])] = None,
+    parallel: Annotated[Optional[int], typer.Option(help=HELP["parallel"])] = None,
+    max_queue: Annotated[Optional[int], typer.Option(help=HELP["max_queue"])] = None,
+    batch_tokens: Annotated[Optional[int], typer.Option(help=HELP["batch_tokens"])] = None,
+    threads: Annotated[Optional[int], typer.Option(help=HELP["threads"])] = None,
+    strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help=HELP["strict"])] = None,
+    ping_interval: Annotated[Optional[float], typer.Option(help=HELP["ping_interval"])] = None,
+    log_level: Annotated[Optional[str], typer.Option(help=HELP["log_level"])] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="TOML file with settings (also ANTIPHON_CONFIG).")
+    ] = None,
+) -> None:
+    """Serve the Claude API on the given models (default: the embedded SmolLM2-135M)."""
+    flags = {
+        "host": host, "port": port, "model": tuple(model) if model else None,
+        "alias": tuple(alias) if alias else None, "api_key": api_key, "ctx": ctx,
+        "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
+        "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
+    }
+    try:
+        settings = load_settings(flags, config)
+        sources = resolve_sources(settings.model)
+    except (SettingsError, ModelSourceError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    served = [_load_model(source, settings) for source in sources]
+    try:
+        registry = ModelRegistry(served, [Alias.parse(spec) for spec in settings.alias])
+    except ValueError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    api_key = settings.api_key or f"sk-antiphon-{secrets.token_urlsafe(32)}"
+    _banner(settings, registry, api_key, generated=settings.api_key is None)
+
+    import uvicorn
+
+    from antiphon.http.app import create_app
+
+    uvicorn.run(
+        create_app(settings, registry, api_key), host=settings.host, port=settings.port,
+        log_level=settings.log_level, timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    app()

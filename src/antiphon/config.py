@@ -1,0 +1,131 @@
+"""Settings: defaults < config file (TOML) < ANTIPHON_* environment < command-line flags.
+
+Read once at start-up into a frozen `Settings`; nothing changes them afterwards. Every setting
+has one name: the field name is the TOML key, `ANTIPHON_<NAME>` is the variable and
+`--<name>` (dashes for underscores) is the flag.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "ANTIPHON_"
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message says which and why."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
+    model: tuple[str, ...] = Field(
+        (),
+        description="Model to serve: a .gguf path, optionally as ID=PATH. Repeatable; "
+        "the first is the default. None: the embedded SmolLM2-135M-Instruct.",
+    )
+    alias: tuple[str, ...] = Field(
+        ("claude-*",),
+        description="Model names to accept as PATTERN[=MODEL_ID] (shell-style patterns); "
+        "without =MODEL_ID the default model serves them.",
+    )
+    api_key: str | None = Field(
+        None, description="The API key clients must send; generated and printed if unset."
+    )
+    ctx: int | None = Field(
+        None, ge=256, description="Context window per sequence, in tokens (default: the "
+        "model's training context, at most 8192)."
+    )
+    parallel: int = Field(4, ge=1, le=256, description="Sequences decoded together per step.")
+    max_queue: int = Field(
+        64, ge=0, description="Requests that may wait for a free sequence; beyond: 529."
+    )
+    batch_tokens: int = Field(
+        512, ge=32, description="Most tokens in one decode step (prompt chunks + next tokens)."
+    )
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for llama.cpp (default: all cores)."
+    )
+    strict: bool = Field(
+        False, description="Reject max_tokens beyond what the context leaves (400) instead "
+        "of clamping it."
+    )
+    ping_interval: float = Field(
+        10.0, gt=0, description="Seconds of silence after which a stream sends `ping`."
+    )
+    log_level: LogLevel = Field("info", description="Log verbosity.")
+
+    @field_validator("model", "alias", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        # Environment variables carry lists as comma-separated text.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def effective_threads(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def settings_help() -> dict[str, str]:
+    """Each setting's description, for `--help` and the README."""
+    return {name: field.description or "" for name, field in Settings.model_fields.items()}
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+    return values
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge every source in order of precedence; `flags` holds only flags actually given."""
+    environ = os.environ if environ is None else environ
+    config_path = config_file or (
+        Path(environ[ENV_PREFIX + "CONFIG"]) if environ.get(ENV_PREFIX + "CONFIG") else None
+    )
+    merged: dict[str, Any] = {}
+    if config_path is not None:
+        merged.update(_from_file(config_path))
+    merged.update(_from_environment(environ))
+    merged.update({key: value for key, value in (flags or {}).items() if value is not None})
+    try:
+        # Environment and file values arrive as text; pydantic's lax mode converts them.
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc

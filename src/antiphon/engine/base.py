@@ -1,0 +1,110 @@
+"""The Engine boundary: what the services hand an engine and what comes back.
+
+Threading contract (every backend keeps it):
+- `generate`, `stats` and `close` are called from the asyncio event loop thread only.
+- `tokenize` and `render_piece` only read the model and may be called from any thread; the
+  services call `tokenize` through `asyncio.to_thread` because long prompts take a while.
+- A backend never blocks the event loop: model work happens on threads the backend owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from antiphon.errors import AntiphonError
+
+if TYPE_CHECKING:
+    from antiphon.engine.stream import GenerationStream
+
+FinishReason = Literal["end_turn", "max_tokens", "stop_sequence", "context_exhausted"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    prompt_tokens: tuple[int, ...]
+    max_new_tokens: int
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop_sequences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """Text safe to show: complete UTF-8, and never part of a stop sequence."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: FinishReason
+    output_tokens: int
+    stop_sequence: str | None = None
+    error: AntiphonError | None = None
+
+
+GenerationEvent = TextChunk | Finished
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a loaded model is; fixed for the engine's lifetime."""
+
+    id: str
+    display_name: str
+    path: str
+    context_window: int
+    created_at: float
+    chat_template: str | None
+    bos_text: str
+    eos_text: str
+    add_bos: bool
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    running: int
+    waiting: int
+    in_flight: int
+    completed_total: int
+    aborted_total: int
+    prompt_tokens_total: int
+    output_tokens_total: int
+
+
+class Engine(Protocol):
+    card: ModelCard
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens for a rendered prompt, special tokens parsed, BOS added if the model wants
+        it and the text does not already start with it. Any thread."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        """Queue a request and stream its events, ending with one `Finished`.
+
+        Raises `Overloaded` at once when the queue is full. Use it as `async with`: closing
+        it before the end (client gone) aborts the sequence; its KV cells are freed before the next step.
+        Event loop thread only."""
+        ...
+
+    def stats(self) -> EngineStats:
+        """A snapshot of counters. Event loop thread only."""
+        ...
+
+    def close(self) -> None:
+        """Stop the engine thread and free the model. Event loop thread only."""
+        ...

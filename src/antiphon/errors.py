@@ -1,0 +1,67 @@
+"""Domain errors: what went wrong, in the API's vocabulary, without any HTTP.
+
+Every layer below `http/` raises these. `http/errors.py` holds the one table that maps each
+class to a status code and an `error.type`; SSE `error` events use the same table.
+"""
+
+from __future__ import annotations
+
+
+class AntiphonError(Exception):
+    """Base class. `message` is shown to the client verbatim, so it must be safe and useful."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(AntiphonError):
+    """The request is malformed or asks for something this server cannot do (400)."""
+
+
+class AuthenticationFailed(AntiphonError):
+    """Missing or wrong API key (401)."""
+
+
+class PermissionDenied(AntiphonError):
+    """The key is valid but may not do this (403)."""
+
+
+class NotFound(AntiphonError):
+    """Unknown route or unknown id (404)."""
+
+
+class MethodNotAllowed(AntiphonError):
+    """The route exists but not for this HTTP method (405)."""
+
+    def __init__(self, message: str, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
+class Conflict(AntiphonError):
+    """The resource is in a state that forbids this operation (409)."""
+
+
+class RequestTooLarge(AntiphonError):
+    """The request body is larger than the route accepts (413)."""
+
+
+class RateLimited(AntiphonError):
+    """A rate-limit bucket is empty (429)."""
+
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InternalError(AntiphonError):
+    """A bug or an engine failure (500). The message never carries a traceback."""
+
+
+class Overloaded(AntiphonError):
+    """The server chose not to queue more work (529)."""
+
+    def __init__(self, message: str, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

@@ -1,0 +1,92 @@
+"""The ASGI application: routes, the error handlers, and the protocol edge around them."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from antiphon.config import Settings
+from antiphon.errors import AntiphonError, InternalError, MethodNotAllowed, NotFound
+from antiphon.http.auth import KeyChecker
+from antiphon.http.disconnect import ClientDisconnected
+from antiphon.http.edge import ProtocolEdge
+from antiphon.http.errors import error_response
+from antiphon.http.routes.complete import complete
+from antiphon.http.routes.health import health
+from antiphon.http.routes.messages import count_tokens, create_message
+from antiphon.http.routes.models import get_model, list_models
+from antiphon.services.completions import CompletionsService
+from antiphon.services.messages import MessagesService
+from antiphon.services.models import ModelRegistry
+
+# One organisation per installation; stable across restarts so clients can log it.
+ORGANIZATION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "antiphon:organization:default"))
+
+ROUTES = [
+    Route("/v1/messages", create_message, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+    Route("/v1/complete", complete, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
+    Route("/health", health, methods=["GET"]),
+]
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+async def _on_domain_error(request: Request, error: Exception) -> Response:
+    if isinstance(error, ClientDisconnected):
+        return Response(status_code=499)  # nobody reads it; keeps the logs quiet
+    return error_response(error, _request_id(request))
+
+
+async def _on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if error.status_code == 405:
+        allowed = tuple((error.headers or {}).get("Allow", "").replace(" ", "").split(","))
+        domain: AntiphonError = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}", allowed
+        )
+    elif error.status_code == 404:
+        domain = NotFound(f"no route {request.method} {request.url.path}")
+    else:
+        domain = InternalError(error.detail)
+    return error_response(domain, _request_id(request))
+
+
+async def _on_bug(request: Request, error: Exception) -> Response:
+    return error_response(error, _request_id(request))
+
+
+def create_app(settings: Settings, registry: ModelRegistry, api_key: str) -> ASGIApp:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        for model in registry:
+            model.engine.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={
+            AntiphonError: _on_domain_error,
+            ClientDisconnected: _on_domain_error,
+            HTTPException: _on_http_error,
+            Exception: _on_bug,
+        },
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.messages = MessagesService(registry, strict=settings.strict)
+    app.state.completions = CompletionsService(registry, strict=settings.strict)
+    return ProtocolEdge(app, KeyChecker(api_key), ORGANIZATION_ID)

@@ -1,0 +1,81 @@
+"""The protocol edge, as plain ASGI middleware (it must not buffer streams):
+
+- every response gets `request-id` and `anthropic-organization-id`;
+- `/v1/` routes need a valid key and a valid `anthropic-version`;
+- request bodies are bounded: a declared length over the limit is refused before reading,
+  an undeclared (chunked) one is cut off as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from antiphon.errors import AntiphonError, RequestTooLarge
+from antiphon.http.auth import KeyChecker
+from antiphon.http.errors import error_response
+from antiphon.http.versions import negotiate_version, parse_betas
+from antiphon.ids import request_id as new_request_id
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(f"request body is larger than {limit // (1024 * 1024)} MB")
+
+
+class ProtocolEdge:
+    def __init__(
+        self, app: ASGIApp, keys: KeyChecker, organization_id: str, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
+        self.app = app
+        self.keys = keys
+        self.max_body_bytes = max_body_bytes
+        self._organization = organization_id.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        extra = [(b"request-id", request_id.encode()), (b"anthropic-organization-id", self._organization)]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        if scope["path"].startswith("/v1/"):
+            try:
+                self._admit(scope, state)
+            except AntiphonError as error:
+                await error_response(error, request_id)(scope, receive, send_with_headers)
+                return
+            receive = self._bounded(receive)
+        await self.app(scope, receive, send_with_headers)
+
+    def _admit(self, scope: Scope, state: dict[str, object]) -> None:
+        headers = Headers(scope=scope)
+        self.keys.check(headers)
+        state["anthropic_version"] = negotiate_version(headers.get("anthropic-version"))
+        state["anthropic_betas"] = parse_betas(headers.get("anthropic-beta"))
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise _too_large(self.max_body_bytes)
+
+    def _bounded(self, receive: Receive) -> Receive:
+        limit = self.max_body_bytes
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(limit)
+            return message
+
+        return bounded_receive

@@ -1,0 +1,69 @@
+"""The one table from domain errors to HTTP status and `error.type` (JSON and SSE alike)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.responses import Response
+
+from antiphon import errors
+from antiphon.protocol.errors import ErrorBody, ErrorDetail, ErrorType
+
+log = logging.getLogger(__name__)
+
+ERROR_TABLE: dict[type[errors.AntiphonError], tuple[int, ErrorType]] = {
+    errors.InvalidRequest: (400, "invalid_request_error"),
+    errors.AuthenticationFailed: (401, "authentication_error"),
+    errors.PermissionDenied: (403, "permission_error"),
+    errors.NotFound: (404, "not_found_error"),
+    errors.MethodNotAllowed: (405, "invalid_request_error"),
+    errors.Conflict: (409, "conflict_error"),
+    errors.RequestTooLarge: (413, "request_too_large"),
+    errors.RateLimited: (429, "rate_limit_error"),
+    errors.InternalError: (500, "api_error"),
+    errors.Overloaded: (529, "overloaded_error"),
+}
+
+# Retrying cannot turn these into successes; tell the SDKs not to.
+_NOT_RETRYABLE = {400, 401, 403, 404, 405, 413}
+
+
+def classify(error: BaseException) -> tuple[int, ErrorType, str]:
+    """Status, type and client-safe message for any exception; unknown ones are bugs (500)."""
+    for cls in type(error).__mro__:
+        if cls in ERROR_TABLE:
+            status, error_type = ERROR_TABLE[cls]  # type: ignore[index]
+            return status, error_type, error.message  # type: ignore[attr-defined]
+    log.error("unhandled error", exc_info=error)
+    return 500, "api_error", "Internal server error"
+
+
+def error_body(error: BaseException, request_id: str | None) -> tuple[int, ErrorBody]:
+    status, error_type, message = classify(error)
+    return status, ErrorBody(error=ErrorDetail(type=error_type, message=message), request_id=request_id)
+
+
+def error_response(error: BaseException, request_id: str | None) -> Response:
+    status, body = error_body(error, request_id)
+    headers: dict[str, str] = {}
+    if status in _NOT_RETRYABLE:
+        headers["x-should-retry"] = "false"
+    retry_after = getattr(error, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers["retry-after"] = str(max(1, round(retry_after)))
+    if isinstance(error, errors.MethodNotAllowed) and error.allowed:
+        headers["allow"] = ", ".join(error.allowed)
+    return Response(
+        body.model_dump_json(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def error_json(error: BaseException, request_id: str | None) -> str:
+    """The SSE `error` event's data."""
+    return error_body(error, request_id)[1].model_dump_json()
+
+
+__all__ = ["ERROR_TABLE", "classify", "error_body", "error_json", "error_response"]

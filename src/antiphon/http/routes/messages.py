@@ -1,0 +1,45 @@
+"""`POST /v1/messages` and `POST /v1/messages/count_tokens`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from antiphon.http.body import read_model
+from antiphon.http.disconnect import unless_disconnected
+from antiphon.http.responses import json_response
+from antiphon.http.sse import encode_model, error_event, guard_errors, sse_response
+from antiphon.protocol.messages import CountTokensRequest, MessagesRequest
+from antiphon.services.messages import MessagesService
+
+
+def _service(request: Request) -> MessagesService:
+    return request.app.state.messages
+
+
+async def create_message(request: Request) -> Response:
+    body = await read_model(request, MessagesRequest)
+    service = _service(request)
+    generation = await service.start(body)
+    if not body.stream:
+        try:
+            return json_response(await unless_disconnected(request, service.create(generation)))
+        finally:
+            await generation.close()
+
+    async def encoded() -> AsyncIterator[bytes]:
+        async for event in service.events(generation):
+            yield encode_model(event)
+
+    return sse_response(
+        guard_errors(encoded(), error_event(request.state.request_id)),
+        request.app.state.settings.ping_interval,
+        cleanup=generation.close,
+    )
+
+
+async def count_tokens(request: Request) -> Response:
+    body = await read_model(request, CountTokensRequest)
+    return json_response(await _service(request).count_tokens(body))

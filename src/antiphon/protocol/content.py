@@ -1,0 +1,138 @@
+"""Request content blocks: a discriminated union on `type`.
+
+Every block type of the published API parses here, so that a block this server cannot use yet
+is refused with a precise message by the renderer rather than a confusing schema error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field
+
+from antiphon.protocol.base import RequestModel
+
+
+class CacheControl(RequestModel):
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] | None = None
+
+
+class Citation(RequestModel):
+    type: str
+
+
+class TextBlock(RequestModel):
+    type: Literal["text"]
+    text: str
+    cache_control: CacheControl | None = None
+    citations: list[dict[str, Any]] | None = None
+
+
+class Base64Source(RequestModel):
+    type: Literal["base64"]
+    media_type: str
+    data: str
+
+
+class URLSource(RequestModel):
+    type: Literal["url"]
+    url: str
+
+
+class FileSource(RequestModel):
+    type: Literal["file"]
+    file_id: str
+
+
+class PlainTextSource(RequestModel):
+    type: Literal["text"]
+    media_type: Literal["text/plain"]
+    data: str
+
+
+class ImageBlock(RequestModel):
+    type: Literal["image"]
+    source: Annotated[Union[Base64Source, URLSource, FileSource], Field(discriminator="type")]
+    cache_control: CacheControl | None = None
+
+
+class ContentSource(RequestModel):
+    type: Literal["content"]
+    content: str | list[Annotated[Union[TextBlock, ImageBlock], Field(discriminator="type")]]
+
+
+class CitationsConfig(RequestModel):
+    enabled: bool = False
+
+
+class DocumentBlock(RequestModel):
+    type: Literal["document"]
+    source: Annotated[
+        Union[Base64Source, PlainTextSource, ContentSource, URLSource, FileSource],
+        Field(discriminator="type"),
+    ]
+    title: str | None = None
+    context: str | None = None
+    citations: CitationsConfig | None = None
+    cache_control: CacheControl | None = None
+
+
+class SearchResultBlock(RequestModel):
+    type: Literal["search_result"]
+    source: str
+    title: str
+    content: list[TextBlock]
+    citations: CitationsConfig | None = None
+    cache_control: CacheControl | None = None
+
+
+class ToolUseBlock(RequestModel):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]
+    cache_control: CacheControl | None = None
+
+
+class ToolResultBlock(RequestModel):
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: (
+        str
+        | list[
+            Annotated[
+                Union[TextBlock, ImageBlock, DocumentBlock, SearchResultBlock],
+                Field(discriminator="type"),
+            ]
+        ]
+        | None
+    ) = None
+    is_error: bool | None = None
+    cache_control: CacheControl | None = None
+
+
+class ThinkingBlock(RequestModel):
+    type: Literal["thinking"]
+    thinking: str
+    signature: str
+
+
+class RedactedThinkingBlock(RequestModel):
+    type: Literal["redacted_thinking"]
+    data: str
+
+
+ContentBlock = Annotated[
+    Union[
+        TextBlock,
+        ImageBlock,
+        DocumentBlock,
+        SearchResultBlock,
+        ToolUseBlock,
+        ToolResultBlock,
+        ThinkingBlock,
+        RedactedThinkingBlock,
+    ],
+    Field(discriminator="type"),
+]

@@ -1,0 +1,159 @@
+"""`POST /v1/messages` and `POST /v1/messages/count_tokens`: request and response shapes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field
+
+from antiphon.protocol.base import RequestModel, ResponseModel
+from antiphon.protocol.content import CacheControl, ContentBlock, TextBlock
+
+Role = Literal["user", "assistant", "system"]
+StopReason = Literal[
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "pause_turn",
+    "refusal",
+    "model_context_window_exceeded",
+]
+
+
+class InputMessage(RequestModel):
+    role: Role
+    content: str | list[ContentBlock]
+
+
+class Metadata(RequestModel):
+    user_id: str | None = None
+
+
+class Tool(RequestModel):
+    """A client tool, or a server tool (those carry a versioned `type`)."""
+
+    name: str
+    type: str | None = None
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    cache_control: CacheControl | None = None
+
+
+class ToolChoiceAuto(RequestModel):
+    type: Literal["auto"]
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceAny(RequestModel):
+    type: Literal["any"]
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceTool(RequestModel):
+    type: Literal["tool"]
+    name: str
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceNone(RequestModel):
+    type: Literal["none"]
+
+
+ToolChoice = Annotated[
+    Union[ToolChoiceAuto, ToolChoiceAny, ToolChoiceTool, ToolChoiceNone],
+    Field(discriminator="type"),
+]
+
+
+class ThinkingEnabled(RequestModel):
+    type: Literal["enabled"]
+    budget_tokens: int
+
+
+class ThinkingDisabled(RequestModel):
+    type: Literal["disabled"]
+
+
+class ThinkingAdaptive(RequestModel):
+    type: Literal["adaptive"]
+
+
+ThinkingConfig = Annotated[
+    Union[ThinkingEnabled, ThinkingDisabled, ThinkingAdaptive], Field(discriminator="type")
+]
+
+
+class JSONSchemaFormat(RequestModel):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(RequestModel):
+    format: JSONSchemaFormat | None = None
+    effort: Literal["low", "medium", "high", "max"] | None = None
+
+
+class CountTokensRequest(RequestModel):
+    """The body shared by generation and token counting: everything that shapes the prompt."""
+
+    model: str
+    messages: list[InputMessage] = Field(min_length=1)
+    system: str | list[TextBlock] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: ThinkingConfig | None = None
+    output_config: OutputConfig | None = None
+    cache_control: CacheControl | None = None
+
+
+class MessagesRequest(CountTokensRequest):
+    max_tokens: int = Field(ge=0)
+    stream: bool = False
+    stop_sequences: list[str] | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0)
+    metadata: Metadata | None = None
+    service_tier: Literal["auto", "standard_only"] | None = None
+    # antiphon extension: a sampling seed, for reproducible runs (benchmarks, tests).
+    seed: int | None = Field(default=None, ge=0)
+
+
+class TokenCount(ResponseModel):
+    input_tokens: int
+
+
+class OutputTextBlock(ResponseModel):
+    type: Literal["text"] = "text"
+    text: str
+    citations: list[dict[str, Any]] | None = None
+
+
+OutputBlock = OutputTextBlock
+
+
+class CacheCreation(ResponseModel):
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
+
+
+class Usage(ResponseModel):
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation: CacheCreation = Field(default_factory=CacheCreation)
+    service_tier: Literal["standard", "priority", "batch"] = "standard"
+
+
+class Message(ResponseModel):
+    id: str
+    type: Literal["message"] = "message"
+    role: Literal["assistant"] = "assistant"
+    model: str
+    content: list[OutputBlock]
+    stop_reason: StopReason | None
+    stop_sequence: str | None
+    usage: Usage

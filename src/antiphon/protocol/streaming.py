@@ -1,0 +1,82 @@
+"""Server-sent events of a streamed message, in the order the API defines."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from antiphon.protocol.base import ResponseModel
+from antiphon.protocol.errors import ErrorDetail
+from antiphon.protocol.messages import Message, OutputBlock, StopReason
+
+
+class MessageStart(ResponseModel):
+    type: Literal["message_start"] = "message_start"
+    message: Message
+
+
+class ContentBlockStart(ResponseModel):
+    type: Literal["content_block_start"] = "content_block_start"
+    index: int
+    content_block: OutputBlock
+
+
+class TextDelta(ResponseModel):
+    type: Literal["text_delta"] = "text_delta"
+    text: str
+
+
+class ContentBlockDelta(ResponseModel):
+    type: Literal["content_block_delta"] = "content_block_delta"
+    index: int
+    delta: TextDelta
+
+
+class ContentBlockStop(ResponseModel):
+    type: Literal["content_block_stop"] = "content_block_stop"
+    index: int
+
+
+class MessageDeltaBody(ResponseModel):
+    stop_reason: StopReason | None
+    stop_sequence: str | None
+
+
+class DeltaUsage(ResponseModel):
+    """Cumulative usage at the end of the stream."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+class MessageDelta(ResponseModel):
+    type: Literal["message_delta"] = "message_delta"
+    delta: MessageDeltaBody
+    usage: DeltaUsage
+
+
+class MessageStop(ResponseModel):
+    type: Literal["message_stop"] = "message_stop"
+
+
+class Ping(ResponseModel):
+    type: Literal["ping"] = "ping"
+
+
+class ErrorEvent(ResponseModel):
+    type: Literal["error"] = "error"
+    error: ErrorDetail
+    request_id: str | None = None
+
+
+StreamEvent = (
+    MessageStart
+    | ContentBlockStart
+    | ContentBlockDelta
+    | ContentBlockStop
+    | MessageDelta
+    | MessageStop
+    | Ping
+    | ErrorEvent
+)

@@ -1,0 +1,98 @@
+"""From rendered prompt text to a queued generation: the checks every endpoint shares.
+
+Tokenizes off the event loop, enforces the context window (400 with both numbers), clamps or
+rejects `max_tokens` (`--strict`), validates stop sequences, and queues the request on the
+engine, so that every refusal (including 529 overloaded) happens before a response starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from antiphon.engine.base import GenerationRequest, SamplingParams
+from antiphon.engine.stream import GenerationStream
+from antiphon.errors import InvalidRequest
+from antiphon.ids import request_id as new_request_id
+from antiphon.services.models import ServedModel
+
+DEFAULT_TEMPERATURE = 1.0
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    max_tokens: int
+    stop_sequences: tuple[str, ...] = ()
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    max_tokens_field: str = "max_tokens"  # the request's name for it, for error messages
+
+
+@dataclass
+class Generation:
+    """A request accepted and queued. `stream` is None when nothing is to be generated."""
+
+    model: ServedModel
+    prompt_tokens: int
+    max_new_tokens: int
+    stream: GenerationStream | None
+
+    async def close(self) -> None:
+        """Release the queue place, aborting the sequence if unfinished. Idempotent."""
+        if self.stream is not None:
+            await self.stream.aclose()
+
+
+def validate_stop_sequences(stop_sequences: list[str] | None) -> tuple[str, ...]:
+    for index, sequence in enumerate(stop_sequences or ()):
+        if not sequence:
+            raise InvalidRequest(f"stop_sequences.{index}: a stop sequence cannot be empty")
+    return tuple(stop_sequences or ())
+
+
+def _allowed_new_tokens(
+    model: ServedModel, prompt_tokens: int, options: GenerationOptions, strict: bool
+) -> int:
+    window = model.card.context_window
+    if prompt_tokens >= window:
+        raise InvalidRequest(
+            f"prompt is too long: {prompt_tokens} tokens > {window - 1} maximum "
+            f"(model {model.card.id} has a {window}-token context window)"
+        )
+    room = window - prompt_tokens
+    if options.max_tokens <= room:
+        return options.max_tokens
+    if strict:
+        raise InvalidRequest(
+            f"{options.max_tokens_field}: {options.max_tokens} > {room}, the tokens left in "
+            f"the {window}-token context window of {model.card.id} after a "
+            f"{prompt_tokens}-token prompt"
+        )
+    # Agent clients ask for 32k-128k whatever the model; give what fits. The answer then
+    # ends with stop_reason "max_tokens" if it runs that long.
+    return room
+
+
+async def start_generation(
+    model: ServedModel, prompt: str, options: GenerationOptions, strict: bool
+) -> Generation:
+    tokens = await asyncio.to_thread(model.engine.tokenize, prompt)
+    max_new_tokens = _allowed_new_tokens(model, len(tokens), options, strict)
+    if max_new_tokens == 0:
+        return Generation(model, len(tokens), 0, None)
+    sampling = SamplingParams(
+        temperature=DEFAULT_TEMPERATURE if options.temperature is None else options.temperature,
+        top_k=options.top_k,
+        top_p=options.top_p,
+        seed=options.seed,
+    )
+    request = GenerationRequest(
+        request_id=new_request_id(),
+        prompt_tokens=tuple(tokens),
+        max_new_tokens=max_new_tokens,
+        sampling=sampling,
+        stop_sequences=options.stop_sequences,
+    )
+    return Generation(model, len(tokens), max_new_tokens, model.engine.generate(request))

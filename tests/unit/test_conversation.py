@@ -1,0 +1,130 @@
+import pytest
+
+from antiphon.chat.conversation import build_conversation
+from antiphon.chat.prompt import render_prompt
+from antiphon.chat.template import ChatTemplate, TemplateRenderError
+from antiphon.errors import InvalidRequest
+from antiphon.protocol.messages import CountTokensRequest
+
+CHATML = ChatTemplate(None, "", "<|im_end|>")
+# Gemma-style: no system role, strict alternation, as many real templates are.
+ALTERNATING = ChatTemplate(
+    "{{ bos_token }}{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('roles must alternate') }}{% endif %}"
+    "<turn>{{ m['role'] }}\n{{ m['content'] }}<end>\n{% endfor %}"
+    "{% if add_generation_prompt %}<turn>assistant\n{% endif %}",
+    "<bos>",
+    "<eos>",
+)
+
+
+def request(**fields: object) -> CountTokensRequest:
+    return CountTokensRequest.model_validate({"model": "m", **fields})
+
+
+def render(template: ChatTemplate, **fields: object) -> str:
+    return render_prompt(template, build_conversation(request(**fields), "m"))
+
+
+def test_system_string_and_blocks_lead_the_prompt() -> None:
+    as_text = render(CHATML, system="Be brief.", messages=[{"role": "user", "content": "Hi"}])
+    as_blocks = render(
+        CHATML,
+        system=[{"type": "text", "text": "Be brief."}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+    )
+    expected = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    assert as_text == as_blocks == expected
+
+
+def test_consecutive_same_role_turns_merge() -> None:
+    conversation = build_conversation(
+        request(messages=[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]), "m"
+    )
+    assert [(t.role, t.content) for t in conversation.turns] == [("user", "a\n\nb")]
+
+
+def test_final_assistant_turn_is_a_prefill_the_answer_continues() -> None:
+    prompt = render(
+        CHATML,
+        messages=[{"role": "user", "content": "Pick"}, {"role": "assistant", "content": "The answer is ("}],
+    )
+    assert prompt.endswith("<|im_start|>assistant\nThe answer is (")
+
+
+def test_leading_system_messages_join_the_system_prompt_and_later_ones_stay_in_place() -> None:
+    conversation = build_conversation(
+        request(
+            system="A",
+            messages=[
+                {"role": "system", "content": "B"},
+                {"role": "user", "content": "u1"},
+                {"role": "assistant", "content": "a1"},
+                {"role": "system", "content": "C"},
+                {"role": "user", "content": "u2"},
+            ],
+        ),
+        "m",
+    )
+    assert conversation.system == "A\n\nB"
+    assert [t.role for t in conversation.turns] == ["user", "assistant", "system", "user"]
+    assert conversation.prefill is None
+
+
+def test_inner_system_messages_fold_into_the_next_user_turn_when_the_template_refuses() -> None:
+    prompt = render(
+        ALTERNATING,
+        messages=[
+            {"role": "user", "content": "u1"},
+            {"role": "assistant", "content": "a1"},
+            {"role": "system", "content": "Now speak French."},
+            {"role": "user", "content": "u2"},
+        ],
+    )
+    assert "<turn>user\nNow speak French.\n\nu2<end>" in prompt
+    assert prompt.startswith("<bos>") and prompt.endswith("<turn>assistant\n")
+
+
+def test_template_errors_are_invalid_requests_with_the_templates_message() -> None:
+    with pytest.raises(TemplateRenderError, match="roles must alternate"):
+        render(ALTERNATING, messages=[{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}])
+
+
+@pytest.mark.parametrize(
+    ("block", "name"),
+    [
+        ({"type": "image", "source": {"type": "url", "url": "http://x/y.png"}}, "image"),
+        ({"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}}, "tool_use"),
+        ({"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}, "tool_result"),
+        ({"type": "thinking", "thinking": "hm", "signature": "s"}, "thinking"),
+        ({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "d"}}, "document"),
+    ],
+)
+def test_blocks_without_meaning_yet_are_refused_naming_block_and_model(block: dict, name: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        build_conversation(request(messages=[{"role": "user", "content": [block]}]), "smol")
+    assert f"messages.0.content.0: `{name}` blocks are not supported by model smol" in caught.value.message
+
+
+def test_tools_and_enabled_thinking_are_refused_rather_than_ignored() -> None:
+    tools = [{"name": "t", "input_schema": {"type": "object"}}]
+    with pytest.raises(InvalidRequest, match="tools"):
+        build_conversation(request(tools=tools, messages=[{"role": "user", "content": "x"}]), "m")
+    with pytest.raises(InvalidRequest, match="thinking"):
+        build_conversation(
+            request(thinking={"type": "enabled", "budget_tokens": 2048}, messages=[{"role": "user", "content": "x"}]),
+            "m",
+        )
+
+
+def test_a_conversation_of_only_system_messages_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="at least one user or assistant"):
+        build_conversation(request(messages=[{"role": "system", "content": "x"}]), "m")
+
+
+def test_templates_cannot_reach_python_internals() -> None:
+    evil = ChatTemplate("{{ messages.__class__.__mro__[1].__subclasses__() }}", "", "")
+    with pytest.raises(TemplateRenderError):
+        evil.render([{"role": "user", "content": "x"}], True)

@@ -1,0 +1,80 @@
+from antiphon.engine.scheduler import Phase, Scheduler, Sequence
+
+
+def _seq(name: str, prompt_len: int, max_new: int = 4) -> Sequence:
+    return Sequence(name, tuple(range(prompt_len)), max_new)
+
+
+def test_admits_only_as_many_as_there_are_slots() -> None:
+    scheduler = Scheduler(slots=2, batch_tokens=64)
+    for name in "abc":
+        scheduler.add(_seq(name, 4))
+    plan = scheduler.schedule()
+    assert [item.sequence.request_id for item in plan] == ["a", "b"]
+    assert [s.request_id for s in scheduler.waiting] == ["c"]
+    assert {s.slot for s in scheduler.running} == {0, 1}
+
+
+def test_prefill_is_chunked_by_the_token_budget_and_asks_logits_at_the_end() -> None:
+    scheduler = Scheduler(slots=1, batch_tokens=8)
+    scheduler.add(_seq("a", 20))
+    sizes, logits = [], []
+    while True:
+        plan = scheduler.schedule()
+        (item,) = plan
+        sizes.append(len(item.tokens))
+        logits.append(item.wants_logits)
+        scheduler.commit(plan)
+        if item.wants_logits:
+            break
+    assert sizes == [8, 8, 4]
+    assert logits == [False, False, True]
+    assert [0, 8, 16] == [8 * i for i in range(3)]
+
+
+def test_decode_tokens_go_first_and_prefill_gets_the_rest_of_the_budget() -> None:
+    scheduler = Scheduler(slots=2, batch_tokens=10)
+    scheduler.add(_seq("a", 3))
+    plan = scheduler.schedule()
+    scheduler.commit(plan)
+    scheduler.append_token(plan[0].sequence, 42)
+    scheduler.add(_seq("b", 30))
+    plan = scheduler.schedule()
+    assert plan[0].sequence.request_id == "a"
+    assert plan[0].tokens == (42,) and plan[0].start_position == 3 and plan[0].wants_logits
+    assert plan[1].sequence.request_id == "b" and len(plan[1].tokens) == 9
+
+
+def test_positions_continue_after_the_prompt() -> None:
+    scheduler = Scheduler(slots=1, batch_tokens=16)
+    sequence = _seq("a", 5)
+    scheduler.add(sequence)
+    scheduler.commit(scheduler.schedule())
+    for expected_position, token in zip((5, 6, 7), (10, 11, 12)):
+        scheduler.append_token(sequence, token)
+        (item,) = scheduler.schedule()
+        assert item.start_position == expected_position and item.tokens == (token,)
+        scheduler.commit([item])
+
+
+def test_finish_frees_the_slot_for_the_next_waiting_request() -> None:
+    scheduler = Scheduler(slots=1, batch_tokens=16)
+    first, second = _seq("a", 2), _seq("b", 2)
+    scheduler.add(first)
+    scheduler.add(second)
+    scheduler.schedule()
+    assert scheduler.finish(first) == 0 and first.phase is Phase.FINISHED
+    plan = scheduler.schedule()
+    assert [item.sequence.request_id for item in plan] == ["b"] and second.slot == 0
+
+
+def test_abort_removes_waiting_and_running_sequences() -> None:
+    scheduler = Scheduler(slots=1, batch_tokens=16)
+    scheduler.add(_seq("a", 2))
+    scheduler.add(_seq("b", 2))
+    scheduler.schedule()
+    sequence, slot = scheduler.abort("b")
+    assert sequence is not None and slot is None and not scheduler.waiting
+    sequence, slot = scheduler.abort("a")
+    assert sequence is not None and slot == 0 and not scheduler.has_work
+    assert scheduler.abort("missing") == (None, None)
