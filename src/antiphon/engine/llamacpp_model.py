@@ -75,7 +75,7 @@ class LlamaModel:
         return llama_cpp.llama_vocab_get_text(self.vocab, token).decode("utf-8", "replace")
 
     def card(self, context_window: int | None) -> ModelCard:
-        name = self.metadata("general.name") or self.source.path.stem
+        name = self.source.display_name or self.metadata("general.name") or self.source.path.stem
         template = llama_cpp.llama_model_chat_template(self.handle, None)
         window = context_window or min(self.n_ctx_train or _MAX_CONTEXT_DEFAULT, _MAX_CONTEXT_DEFAULT)
         return ModelCard(

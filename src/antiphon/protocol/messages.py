@@ -128,7 +128,6 @@ class TokenCount(ResponseModel):
 class OutputTextBlock(ResponseModel):
     type: Literal["text"] = "text"
     text: str
-    citations: list[dict[str, Any]] | None = None
 
 
 OutputBlock = OutputTextBlock

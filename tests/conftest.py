@@ -1,0 +1,101 @@
+"""Shared fixtures: real `antiphon serve` processes on the embedded model.
+
+Servers start once per test session (loading takes about a second) and are stopped at the
+end. Each fixture says which settings it runs with and why.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from antiphon.engine.model_source import embedded_model_path
+
+API_KEY = "sk-antiphon-test-key"
+STARTUP_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    api_key: str
+    model: str
+    log_path: Path
+
+    def headers(self, version: str = "2023-06-01") -> dict[str, str]:
+        return {"x-api-key": self.api_key, "anthropic-version": version}
+
+    def health(self) -> dict:
+        return httpx.get(f"{self.base_url}/health", timeout=10).json()
+
+    def engine_stats(self, model: str | None = None) -> dict:
+        wanted = model or self.model
+        return next(m for m in self.health()["models"] if m["id"] == wanted)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(tmp: Path, name: str, args: list[str], model: str) -> tuple[subprocess.Popen, Server]:
+    port = free_port()
+    log_path = tmp / f"{name}.log"
+    env = {**os.environ, "ANTIPHON_API_KEY": API_KEY}
+    command = [sys.executable, "-m", "antiphon", "serve", "--port", str(port), *args]
+    log = log_path.open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = Server(f"http://127.0.0.1:{port}", API_KEY, model, log_path)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server {name} exited:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
+                return process, server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server {name} did not start in time:\n{log_path.read_text()}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The main server: two ids over the embedded GGUF file given as a local path (so local
+    loading and pagination over several models are exercised), four parallel sequences."""
+    path = embedded_model_path()
+    args = ["--model", f"smollm2-135m-instruct={path}", "--model", f"smol-copy={path}",
+            "--parallel", "4", "--ctx", "2048", "--ping-interval", "0.5"]
+    process, server = start_server(tmp_path_factory.mktemp("main"), "main", args, "smollm2-135m-instruct")
+    yield server
+    stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The embedded default (no --model), one sequence at a time, one queue place, a small
+    window and --strict: for overload, queueing pings, aborts and limit errors."""
+    args = ["--parallel", "1", "--max-queue", "1", "--ctx", "512", "--strict", "--ping-interval", "0.2"]
+    process, server = start_server(tmp_path_factory.mktemp("tight"), "tight", args, "smollm2-135m-instruct")
+    yield server
+    stop_server(process)
