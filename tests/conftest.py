@@ -42,6 +42,17 @@ class Server:
         wanted = model or self.model
         return next(m for m in self.health()["models"] if m["id"] == wanted)
 
+    def wait_idle(self, timeout: float = 30.0) -> dict:
+        """Counters once nothing runs or waits (earlier tests' aborts land asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.engine_stats()
+            if stats["in_flight"] == stats["running"] == stats["waiting"] == 0:
+                return stats
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server still busy: {stats}")
+            time.sleep(0.05)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -180,7 +180,7 @@ def test_concurrent_requests_are_all_answered(server: Server) -> None:
 
     client = anthropic.Anthropic(base_url=server.base_url, api_key=server.api_key, max_retries=0)
     prompts = [f"Give me a fun fact about the number {n}." for n in range(6)]
-    before = server.engine_stats()["completed_total"]
+    before = server.wait_idle()["completed_total"]
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda p: ask(client, p, max_tokens=24, extra_body={"seed": 1}), prompts))
     assert all(a.content and a.usage.output_tokens > 0 for a in answers)
