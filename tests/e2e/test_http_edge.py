@@ -93,6 +93,8 @@ def test_unknown_routes_and_wrong_methods(server: Server) -> None:
         ({**MESSAGE, "model": "gpt-4"}, "'gpt-4' is not served here"),
         ({**MESSAGE, "temperature": 2}, "temperature"),
         ({**MESSAGE, "stop_sequences": [""]}, "stop_sequences.0"),
+        ({**MESSAGE, "stop_sequences": ["ok", "x" * 300]}, "stop_sequences.1: at most 256 characters"),
+        ({**MESSAGE, "stop_sequences": [str(n) for n in range(65)]}, "stop_sequences: at most 64"),
         ({**MESSAGE, "messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
         ({**MESSAGE, "system": 7}, "system"),
         ({**MESSAGE, "messages": [{"role": "user", "content": [

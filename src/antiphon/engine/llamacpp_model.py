@@ -21,14 +21,25 @@ ProgressCallback = Callable[[float], None]
 _MAX_CONTEXT_DEFAULT = 8192
 
 log = logging.getLogger(__name__)
+llama_log = logging.getLogger("antiphon.llama_cpp")
 _backend_ready = False
+# ggml's log levels (ggml.h; the bindings' own table predates a reordering).
+_GGML_ERROR, _GGML_CONTINUATION = 4, 5
+
+
+@llama_cpp.llama_log_callback
+def _forward_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    """llama.cpp's own log lines go to Python logging, shown at --log-level debug."""
+    message = text.decode("utf-8", errors="replace").rstrip()
+    if message and level != _GGML_CONTINUATION:
+        llama_log.log(logging.ERROR if level == _GGML_ERROR else logging.DEBUG, "%s", message)
 
 
 def _init_backend(verbose: bool) -> None:
     global _backend_ready
-    # llama-cpp-python prints every llama.cpp log line unless its logger says otherwise.
-    logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    llama_log.setLevel(logging.DEBUG if verbose else logging.ERROR)
     if not _backend_ready:
+        llama_cpp.llama_log_set(_forward_log, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()
         _backend_ready = True
 

@@ -17,6 +17,9 @@ from antiphon.ids import request_id as new_request_id
 from antiphon.services.models import ServedModel
 
 DEFAULT_TEMPERATURE = 1.0
+# Stop matching precomputes every prefix of every stop sequence, so both are bounded.
+MAX_STOP_SEQUENCES = 64
+MAX_STOP_SEQUENCE_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,20 @@ class Generation:
 
 
 def validate_stop_sequences(stop_sequences: list[str] | None) -> tuple[str, ...]:
-    for index, sequence in enumerate(stop_sequences or ()):
+    sequences = tuple(stop_sequences or ())
+    if len(sequences) > MAX_STOP_SEQUENCES:
+        raise InvalidRequest(
+            f"stop_sequences: at most {MAX_STOP_SEQUENCES} are allowed, got {len(sequences)}"
+        )
+    for index, sequence in enumerate(sequences):
         if not sequence:
             raise InvalidRequest(f"stop_sequences.{index}: a stop sequence cannot be empty")
-    return tuple(stop_sequences or ())
+        if len(sequence) > MAX_STOP_SEQUENCE_CHARS:
+            raise InvalidRequest(
+                f"stop_sequences.{index}: at most {MAX_STOP_SEQUENCE_CHARS} characters, "
+                f"got {len(sequence)}"
+            )
+    return sequences
 
 
 def _allowed_new_tokens(
