@@ -60,14 +60,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(tmp: Path, name: str, args: list[str], model: str) -> tuple[subprocess.Popen, Server]:
+def start_server(
+    tmp: Path,
+    name: str,
+    args: list[str],
+    model: str,
+    env: dict[str, str] | None = None,
+    api_key: str | None = API_KEY,
+) -> tuple[subprocess.Popen, Server]:
+    """Start `antiphon serve` and wait for /health. With `api_key=None` no key is configured,
+    so the server generates one (and `Server.api_key` is empty)."""
     port = free_port()
     log_path = tmp / f"{name}.log"
-    env = {**os.environ, "ANTIPHON_API_KEY": API_KEY}
+    env = {**os.environ, **(env or {})}
+    env.pop("ANTIPHON_API_KEY", None)
+    if api_key is not None:
+        env["ANTIPHON_API_KEY"] = api_key
     command = [sys.executable, "-m", "antiphon", "serve", "--port", str(port), *args]
     log = log_path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = Server(f"http://127.0.0.1:{port}", API_KEY, model, log_path)
+    server = Server(f"http://127.0.0.1:{port}", api_key or "", model, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -21,7 +21,7 @@ from antiphon.chat.template import ChatTemplate
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
 
 app = typer.Typer(help="antiphon: a self-hosted Claude API over open-weight models.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never break keys or paths across lines
 HELP = settings_help()
 
 

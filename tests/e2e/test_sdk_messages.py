@@ -175,6 +175,15 @@ def test_sdk_error_classes(server: Server, client: anthropic.Anthropic) -> None:
         )
 
 
+def test_sdk_sees_413_for_bodies_over_32_mb(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.ContentTooLargeError) as caught:
+        client.messages.count_tokens(
+            model="smollm2-135m-instruct",
+            messages=[{"role": "user", "content": "x" * (33 * 1024 * 1024)}],
+        )
+    assert caught.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+
+
 def test_concurrent_requests_are_all_answered(server: Server) -> None:
     import concurrent.futures
 

