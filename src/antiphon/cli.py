@@ -13,11 +13,11 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from antiphon import __version__
+from antiphon.chat.template import ChatTemplate
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
 from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
-from antiphon.chat.template import ChatTemplate
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
 
 app = typer.Typer(help="antiphon: a self-hosted Claude API over open-weight models.", no_args_is_help=True)

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from antiphon.config import SettingsError, load_settings
 
@@ -30,7 +31,7 @@ def test_environment_lists_are_comma_separated() -> None:
 
 def test_settings_are_frozen() -> None:
     settings = load_settings({}, None, {})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         settings.port = 1  # type: ignore[misc]
 
 

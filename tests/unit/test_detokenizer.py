@@ -1,6 +1,6 @@
 from antiphon.engine.detokenizer import Detokenizer, Utf8Assembler
 
-PIECES = {1: "Hel".encode(), 2: b"lo ", 3: "é".encode()[:1], 4: "é".encode()[1:], 5: b"STOP", 6: b"!"}
+PIECES = {1: b"Hel", 2: b"lo ", 3: "é".encode()[:1], 4: "é".encode()[1:], 5: b"STOP", 6: b"!"}
 
 
 def test_utf8_split_across_pieces_is_held_until_complete() -> None:

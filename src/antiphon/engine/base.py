@@ -83,6 +83,8 @@ class EngineStats:
     aborted_total: int
     prompt_tokens_total: int
     output_tokens_total: int
+    steps_total: int
+    decode_seconds_total: float  # time inside llama_decode (or the backend's equivalent)
 
 
 class Engine(Protocol):

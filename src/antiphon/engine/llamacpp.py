@@ -13,6 +13,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 import llama_cpp
@@ -26,6 +27,7 @@ from antiphon.engine.base import (
     ModelCard,
     TextChunk,
 )
+from antiphon.engine.decode_batch import DecodeBatch
 from antiphon.engine.detokenizer import Detokenizer
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.sampling import build_sampler_chain
@@ -81,7 +83,7 @@ class LlamaCppEngine:
         self.limits = limits
         self._context = self._create_context(model, limits)
         self._memory = llama_cpp.llama_get_memory(self._context)
-        self._batch = llama_cpp.llama_batch_init(limits.batch_tokens, 0, 1)
+        self._batch = DecodeBatch(limits.batch_tokens)
         self._scheduler = Scheduler(limits.parallel, limits.batch_tokens)
         self._active: dict[str, _Active] = {}
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
@@ -90,15 +92,17 @@ class LlamaCppEngine:
         self._aborted = 0
         self._prompt_tokens = 0
         self._output_tokens = 0
+        self._steps = 0
+        self._decode_seconds = 0.0
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
         self._thread.start()
 
     @staticmethod
     def _create_context(model: LlamaModel, limits: EngineLimits) -> llama_cpp.llama_context_p:
         params = llama_cpp.llama_context_default_params()
-        # One KV stream per sequence, each a full window: a token attends only to its own
-        # sequence's cells, which measured faster than a unified pool once sequences grow
-        # (BENCHMARKS.md), and a sequence can never crowd out another.
+        # One KV stream per sequence, each a full window (llama-server's default too): a token
+        # attends only to its own sequence's cells. A unified pool measured the same here
+        # (BENCHMARKS.md); separate streams make "each sequence gets --ctx" literally true.
         params.n_ctx = limits.context_window * limits.parallel
         params.n_seq_max = limits.parallel
         params.kv_unified = False
@@ -121,6 +125,8 @@ class LlamaCppEngine:
         return self.model.tokenize(text, add_bos)
 
     def generate(self, request: GenerationRequest) -> GenerationStream:
+        if not self._thread.is_alive():  # it crashed or was closed: nobody would answer
+            raise InternalError(f"the engine serving {self.card.id} has stopped")
         capacity = self.limits.parallel + self.limits.max_queue
         if self._in_flight >= capacity:
             raise Overloaded(
@@ -147,12 +153,17 @@ class LlamaCppEngine:
             aborted_total=self._aborted,
             prompt_tokens_total=self._prompt_tokens,
             output_tokens_total=self._output_tokens,
+            steps_total=self._steps,
+            decode_seconds_total=self._decode_seconds,
         )
 
     def close(self) -> None:
         self._commands.put(_Stop())
         self._thread.join(timeout=30)
-        llama_cpp.llama_batch_free(self._batch)
+        if self._thread.is_alive():  # still inside llama_decode: freeing now would crash it
+            log.warning("engine thread for %s did not stop; leaving its memory", self.card.id)
+            return
+        self._batch.free()
         llama_cpp.llama_free(self._context)
         self.model.free()
 
@@ -210,45 +221,27 @@ class LlamaCppEngine:
         llama_cpp.llama_sampler_free(active.sampler)
 
     def _step(self, plan: list[StepItem]) -> None:
-        logit_rows = self._fill_batch(plan)
-        status = llama_cpp.llama_decode(self._context, self._batch)
+        sample_rows = self._batch.fill(plan)
+        self._prompt_tokens += sum(
+            len(item.sequence.prompt) for item in plan if item.start_position == 0
+        )
+        started = time.perf_counter()
+        status = llama_cpp.llama_decode(self._context, self._batch.handle)
+        self._decode_seconds += time.perf_counter() - started
+        self._steps += 1
+        outbox: list[tuple[_Active, GenerationEvent]] = []
         if status != 0:
             error = InternalError(f"the model failed to decode (llama_decode returned {status})")
-            outbox: list[tuple[_Active, GenerationEvent]] = []
             for item in plan:
                 self._finish(self._active[item.sequence.request_id], "end_turn", outbox, error)
             self._send(outbox)
             return
         self._scheduler.commit(plan)
-        outbox = []
-        for row, item in logit_rows:
+        for row, item in sample_rows:
             active = self._active[item.sequence.request_id]
             token = llama_cpp.llama_sampler_sample(active.sampler, self._context, row)
             self._on_token(active, int(token), outbox)
         self._send(outbox)
-
-    def _fill_batch(self, plan: list[StepItem]) -> list[tuple[int, StepItem]]:
-        """Write the plan into the llama_batch; returns (batch row, item) for each sampling."""
-        batch = self._batch
-        row = 0
-        logit_rows: list[tuple[int, StepItem]] = []
-        for item in plan:
-            slot = item.sequence.slot
-            last = len(item.tokens) - 1
-            for offset, token in enumerate(item.tokens):
-                batch.token[row] = token
-                batch.pos[row] = item.start_position + offset
-                batch.n_seq_id[row] = 1
-                batch.seq_id[row][0] = slot
-                wants = item.wants_logits and offset == last
-                batch.logits[row] = wants
-                if wants:
-                    logit_rows.append((row, item))
-                row += 1
-            if item.start_position == 0:
-                self._prompt_tokens += len(item.sequence.prompt)
-        batch.n_tokens = row
-        return logit_rows
 
     def _on_token(
         self, active: _Active, token: int, outbox: list[tuple[_Active, GenerationEvent]]

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from antiphon.chat.conversation import build_conversation
 from antiphon.chat.prompt import render_prompt
-from antiphon.engine.base import FinishReason, Finished, TextChunk
+from antiphon.engine.base import Finished, FinishReason, TextChunk
 from antiphon.ids import message_id
 from antiphon.protocol.messages import (
     CountTokensRequest,
