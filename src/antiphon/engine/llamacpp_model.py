@@ -46,7 +46,7 @@ def _init_backend(verbose: bool) -> None:
 
 class LlamaModel:
     def __init__(self, handle: llama_cpp.llama_model_p, source: ModelSource) -> None:
-        self.handle = handle
+        self.handle: llama_cpp.llama_model_p | None = handle
         self.vocab = llama_cpp.llama_model_get_vocab(handle)
         self.source = source
         self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(handle))

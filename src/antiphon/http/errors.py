@@ -32,7 +32,7 @@ def classify(error: BaseException) -> tuple[int, ErrorType, str]:
     """Status, type and client-safe message for any exception; unknown ones are bugs (500)."""
     for cls in type(error).__mro__:
         if cls in ERROR_TABLE:
-            status, error_type = ERROR_TABLE[cls]  # type: ignore[index]
+            status, error_type = ERROR_TABLE[cls]
             return status, error_type, error.message  # type: ignore[attr-defined]
     log.error("unhandled error", exc_info=error)
     return 500, "api_error", "Internal server error"

@@ -23,10 +23,13 @@ class CompletionRequest(RequestModel):
     seed: int | None = Field(default=None, ge=0)
 
 
+CompletionStopReason = Literal["stop_sequence", "max_tokens"]
+
+
 class Completion(ResponseModel):
     id: str
     type: Literal["completion"] = "completion"
     completion: str
-    stop_reason: Literal["stop_sequence", "max_tokens"] | None
+    stop_reason: CompletionStopReason | None
     stop: str | None
     model: str

@@ -13,7 +13,7 @@ from antiphon.chat.conversation import Conversation, Turn
 from antiphon.chat.legacy_prompt import HUMAN_PROMPT, parse_legacy_prompt
 from antiphon.chat.prompt import render_prompt
 from antiphon.engine.base import Finished, TextChunk
-from antiphon.protocol.complete import CompletionRequest
+from antiphon.protocol.complete import CompletionRequest, CompletionStopReason
 from antiphon.services.generation import (
     Generation,
     GenerationOptions,
@@ -30,7 +30,7 @@ class CompletionPiece:
 
 @dataclass(frozen=True)
 class CompletionEnd:
-    stop_reason: str  # "stop_sequence" | "max_tokens"
+    stop_reason: CompletionStopReason
     stop: str | None
 
 

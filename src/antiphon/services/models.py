@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -53,7 +54,7 @@ class ModelRegistry:
                 raise ValueError(f"alias {alias.pattern!r} points at unknown model {alias.target!r}")
         self._aliases = aliases
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ServedModel]:
         return iter(self._models.values())
 
     def resolve(self, name: str) -> ServedModel | None:

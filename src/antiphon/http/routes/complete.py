@@ -42,7 +42,7 @@ async def _collect(service: CompletionsService, generation: Generation, model: s
         else:
             end = item
     return Completion(
-        id=completion_id(), completion="".join(parts), stop_reason=end.stop_reason,  # type: ignore[arg-type]
+        id=completion_id(), completion="".join(parts), stop_reason=end.stop_reason,
         stop=end.stop, model=model,
     )
 
@@ -52,12 +52,12 @@ async def _incremental(
 ) -> AsyncIterator[bytes]:
     identifier = completion_id()
     async for item in service.pieces(generation):
-        text, stop_reason, stop = (
-            (item.text, None, None) if isinstance(item, CompletionPiece) else ("", item.stop_reason, item.stop)
-        )
-        event = Completion(
-            id=identifier, completion=text, stop_reason=stop_reason, stop=stop, model=model  # type: ignore[arg-type]
-        )
+        if isinstance(item, CompletionPiece):
+            event = Completion(id=identifier, completion=item.text, stop_reason=None, stop=None, model=model)
+        else:
+            event = Completion(
+                id=identifier, completion="", stop_reason=item.stop_reason, stop=item.stop, model=model
+            )
         yield encode_event("completion", event.model_dump_json())
 
 
@@ -68,7 +68,8 @@ async def _cumulative(
     so_far = ""
     try:
         async for item in service.pieces(generation):
-            stop_reason, stop = (None, None)
+            stop_reason: str | None = None
+            stop: str | None = None
             if isinstance(item, CompletionPiece):
                 so_far += item.text
             else:
