@@ -83,8 +83,18 @@ class Settings(BaseModel):
 
 
 def settings_help() -> dict[str, str]:
-    """Each setting's description, for `--help` and the README."""
-    return {name: field.description or "" for name, field in Settings.model_fields.items()}
+    """Each setting's description with its variable and default, for `--help`."""
+    described: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, tuple):
+            default = ", ".join(default) or None
+        if isinstance(default, bool):
+            default = str(default).lower()
+        shown = "none" if default is None else default
+        # Parentheses, not brackets: typer renders help through rich, which eats [markup].
+        described[name] = f"{field.description} (env {ENV_PREFIX}{name.upper()}; default: {shown})"
+    return described
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -77,6 +77,7 @@ def test_version_and_help_list_every_setting() -> None:
                  "--max-queue", "--batch-tokens", "--threads", "--strict", "--ping-interval",
                  "--log-level", "--config"):
         assert flag in help_text, flag
+    assert "ANTIPHON_PARALLEL" in help_text and "default: 4" in help_text
 
 
 def test_a_generated_key_is_printed_once_and_works(tmp_path: Path) -> None:

@@ -194,3 +194,29 @@ def test_concurrent_requests_are_all_answered(server: Server) -> None:
         answers = list(pool.map(lambda p: ask(client, p, max_tokens=24, extra_body={"seed": 1}), prompts))
     assert all(a.content and a.usage.output_tokens > 0 for a in answers)
     assert server.engine_stats()["completed_total"] - before == 6
+
+
+def test_a_prompt_longer_than_one_step_is_prefilled_in_chunks_beside_a_running_stream(
+    server: Server, client: anthropic.Anthropic
+) -> None:
+    """The main server steps at most 512 tokens; this prompt needs three chunks, scheduled
+    while another request is streaming."""
+    facts = " ".join(f"Fact {n}: the number {n} comes after {n - 1}." for n in range(1, 120))
+    long_request = {
+        "model": "smollm2-135m-instruct",
+        "system": "You answer questions about the facts you are given.",
+        "messages": [{"role": "user", "content": facts + "\nWhat comes after 5?"}],
+    }
+    counted = client.messages.count_tokens(**long_request).input_tokens  # type: ignore[arg-type]
+    assert 1024 < counted < 2048 - 32
+    with client.messages.stream(
+        model="smollm2-135m-instruct", max_tokens=64, extra_body=GREEDY,
+        messages=[{"role": "user", "content": "Tell me about the sea."}],
+    ) as running:
+        next(iter(running.text_stream))  # the first stream is decoding
+        answer = client.messages.create(max_tokens=16, extra_body=GREEDY, **long_request)  # type: ignore[arg-type]
+        rest = running.get_final_message()
+    assert answer.usage.input_tokens == counted
+    assert answer.content and answer.content[0].text.strip()
+    assert answer.stop_reason in ("end_turn", "max_tokens")
+    assert rest.content[0].text and rest.usage.output_tokens > 1

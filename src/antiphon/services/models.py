@@ -14,6 +14,11 @@ from antiphon.ids import rfc3339
 from antiphon.protocol.models import ModelInfo, ModelList
 
 
+def _shown(name: str, limit: int = 100) -> str:
+    """A client's model name, quoted, cut short: error messages must stay readable."""
+    return repr(name if len(name) <= limit else name[:limit] + "…")
+
+
 @dataclass(frozen=True)
 class ServedModel:
     card: ModelCard
@@ -70,13 +75,13 @@ class ModelRegistry:
         model = self.resolve(name)
         if model is None:
             served = ", ".join(sorted(self._models))
-            raise InvalidRequest(f"model: {name!r} is not served here (served: {served})")
+            raise InvalidRequest(f"model: {_shown(name)} is not served here (served: {served})")
         return model
 
     def get_info(self, name: str) -> ModelInfo:
         model = self.resolve(name)
         if model is None:
-            raise NotFound(f"model {name!r} not found")
+            raise NotFound(f"model {_shown(name)} not found")
         return model.info
 
     def list_page(
