@@ -11,11 +11,10 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from antiphon.http.errors import error_json
-from antiphon.protocol.streaming import Ping
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+# protocol.streaming.Ping on the wire, prebuilt because it is sent often.
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
-_ = Ping  # the wire form above is Ping().model_dump_json(), kept as bytes: it is sent often
 
 
 def encode_event(name: str | None, data: str) -> bytes:
