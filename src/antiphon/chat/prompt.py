@@ -1,17 +1,46 @@
-"""A `Conversation` → the exact prompt text the model sees, through its chat template."""
+"""A `Conversation` → the exact prompt the model sees, through its chat template.
+
+Client text goes into the template as placeholders, which are swapped back afterwards, so
+the result says which spans came from the client. Those spans are tokenized without parsing
+control tokens: a message containing `<|im_end|>` cannot end its own turn. The placeholders
+carry a per-render nonce, so client text cannot forge one either.
+"""
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 from antiphon.chat.conversation import TURN_JOINER, Conversation, Turn
 from antiphon.chat.template import ChatTemplate, TemplateRenderError
+from antiphon.engine.base import Prompt, PromptSpan
 
 
-def _as_template_messages(system: str | None, turns: tuple[Turn, ...]) -> list[dict[str, Any]]:
-    messages = [{"role": "system", "content": system}] if system else []
-    messages.extend({"role": turn.role, "content": turn.content} for turn in turns)
-    return messages
+class _Placeholders:
+    def __init__(self) -> None:
+        nonce = secrets.token_hex(6)
+        self._values: list[str] = []
+        self._prefix = f"\ue000{nonce}:"
+        self._pattern = re.compile(re.escape(self._prefix) + r"(\d+)\ue001")
+
+    def hold(self, text: str) -> str:
+        if not text:  # nothing to protect; templates may test for emptiness
+            return text
+        self._values.append(text)
+        return f"{self._prefix}{len(self._values) - 1}\ue001"
+
+    def spans(self, rendered: str) -> Prompt:
+        spans: list[PromptSpan] = []
+        position = 0
+        for match in self._pattern.finditer(rendered):
+            if match.start() > position:
+                spans.append(PromptSpan(rendered[position : match.start()], from_client=False))
+            spans.append(PromptSpan(self._values[int(match.group(1))], from_client=True))
+            position = match.end()
+        if position < len(rendered):
+            spans.append(PromptSpan(rendered[position:], from_client=False))
+        return tuple(spans)
 
 
 def _fold_inner_system_turns(turns: tuple[Turn, ...]) -> tuple[Turn, ...]:
@@ -38,21 +67,26 @@ def _fold_inner_system_turns(turns: tuple[Turn, ...]) -> tuple[Turn, ...]:
     return tuple(merged)
 
 
-def _render(template: ChatTemplate, system: str | None, turns: tuple[Turn, ...], prefill: str | None) -> str:
-    messages = _as_template_messages(system, turns)
+def _render(
+    template: ChatTemplate, system: str | None, turns: tuple[Turn, ...], prefill: str | None
+) -> Prompt:
+    held = _Placeholders()
+    messages: list[dict[str, Any]] = [{"role": "system", "content": held.hold(system)}] if system else []
+    messages.extend({"role": turn.role, "content": held.hold(turn.content)} for turn in turns)
     if prefill is None:
-        return template.render(messages, add_generation_prompt=True)
+        return held.spans(template.render(messages, add_generation_prompt=True))
     # Render the prefill as the final assistant message, then cut the text after it: the
     # template's own end-of-turn markers must not follow, or the model would start a new turn.
-    full = template.render([*messages, {"role": "assistant", "content": prefill}], False)
-    for candidate in (prefill, prefill.rstrip()):
-        cut = full.rfind(candidate) if candidate else -1
-        if cut >= 0:
-            return full[: cut + len(candidate)]
-    return template.render(messages, add_generation_prompt=True) + prefill
+    marker = held.hold(prefill)
+    full = template.render([*messages, {"role": "assistant", "content": marker}], False)
+    cut = full.rfind(marker)
+    if cut < 0:  # the template dropped it: continue from a fresh assistant turn instead
+        full = template.render(messages, add_generation_prompt=True) + marker
+        cut = full.rfind(marker)
+    return held.spans(full[: cut + len(marker)])
 
 
-def render_prompt(template: ChatTemplate, conversation: Conversation) -> str:
+def render_prompt(template: ChatTemplate, conversation: Conversation) -> Prompt:
     turns = conversation.turns
     try:
         return _render(template, conversation.system, turns, conversation.prefill)

@@ -21,6 +21,23 @@ FinishReason = Literal["end_turn", "max_tokens", "stop_sequence", "context_exhau
 
 
 @dataclass(frozen=True)
+class PromptSpan:
+    """A run of prompt text. Only template text (`from_client=False`) may contain control
+    tokens such as `<|im_end|>`; in text a client sent, those strings are plain text, so a
+    message cannot forge the conversation's structure."""
+
+    text: str
+    from_client: bool
+
+
+Prompt = tuple[PromptSpan, ...]
+
+
+def prompt_text(prompt: Prompt) -> str:
+    return "".join(span.text for span in prompt)
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 1.0
     top_k: int | None = None
@@ -90,9 +107,10 @@ class EngineStats:
 class Engine(Protocol):
     card: ModelCard
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokens for a rendered prompt, special tokens parsed, BOS added if the model wants
-        it and the text does not already start with it. Any thread."""
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        """Tokens for a rendered prompt: control tokens parsed in template text only, BOS
+        added if the model wants it and the prompt does not already start with it. Any
+        thread."""
         ...
 
     def generate(self, request: GenerationRequest) -> GenerationStream:

@@ -25,6 +25,7 @@ from antiphon.engine.base import (
     GenerationEvent,
     GenerationRequest,
     ModelCard,
+    Prompt,
     TextChunk,
 )
 from antiphon.engine.decode_batch import DecodeBatch
@@ -118,11 +119,11 @@ class LlamaCppEngine:
 
     # ----- event loop side -------------------------------------------------------------
 
-    def tokenize(self, text: str) -> list[int]:
-        add_bos = self.card.add_bos and not (
-            self.card.bos_text and text.startswith(self.card.bos_text)
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        starts_with_bos = bool(prompt) and not prompt[0].from_client and bool(
+            self.card.bos_text and prompt[0].text.startswith(self.card.bos_text)
         )
-        return self.model.tokenize(text, add_bos)
+        return self.model.tokenize_prompt(prompt, self.card.add_bos and not starts_with_bos)
 
     def generate(self, request: GenerationRequest) -> GenerationStream:
         if not self._thread.is_alive():  # it crashed or was closed: nobody would answer

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import llama_cpp
 
-from antiphon.engine.base import ModelCard
+from antiphon.engine.base import ModelCard, Prompt
 from antiphon.engine.model_source import ModelSource, slug
+from antiphon.engine.prompt_tokens import ControlTokens
 
 ProgressCallback = Callable[[float], None]
 _MAX_CONTEXT_DEFAULT = 8192
@@ -51,6 +52,7 @@ class LlamaModel:
         self.source = source
         self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(handle))
         self._pieces: dict[int, bytes] = {}
+        self.control_tokens = ControlTokens.from_vocab(self.vocab, self.token_text)
 
     @classmethod
     def load(
@@ -101,18 +103,26 @@ class LlamaModel:
             add_bos=bool(llama_cpp.llama_vocab_get_add_bos(self.vocab)),
         )
 
-    def tokenize(self, text: str, add_bos: bool) -> list[int]:
+    def tokenize(self, text: str, add_bos: bool, parse_control: bool) -> list[int]:
         data = text.encode("utf-8")
         capacity = len(data) + 8
         tokens = (llama_cpp.llama_token * capacity)()
-        count = llama_cpp.llama_tokenize(self.vocab, data, len(data), tokens, capacity, add_bos, True)
+        arguments = (add_bos, parse_control)
+        count = llama_cpp.llama_tokenize(self.vocab, data, len(data), tokens, capacity, *arguments)
         if count < 0:  # buffer too small: llama.cpp says how many it needs
             capacity = -count
             tokens = (llama_cpp.llama_token * capacity)()
             count = llama_cpp.llama_tokenize(
-                self.vocab, data, len(data), tokens, capacity, add_bos, True
+                self.vocab, data, len(data), tokens, capacity, *arguments
             )
         return list(tokens[:count])
+
+    def tokenize_prompt(self, prompt: Prompt, add_bos: bool) -> list[int]:
+        """Control tokens parsed in template spans only (see `prompt_tokens`)."""
+        ids = [int(llama_cpp.llama_vocab_bos(self.vocab))] if add_bos else []
+        return ids + self.control_tokens.tokenize(
+            prompt, lambda text: self.tokenize(text, add_bos=False, parse_control=False)
+        )
 
     def piece(self, token: int) -> bytes:
         """The bytes a generated token stands for (special tokens render as nothing).

@@ -1,4 +1,4 @@
-"""From rendered prompt text to a queued generation: the checks every endpoint shares.
+"""From a rendered prompt to a queued generation: the checks every endpoint shares.
 
 Tokenizes off the event loop, enforces the context window (400 with both numbers), clamps or
 rejects `max_tokens` (`--strict`), validates stop sequences, and queues the request on the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from antiphon.engine.base import GenerationRequest, SamplingParams
+from antiphon.engine.base import GenerationRequest, Prompt, SamplingParams
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import InvalidRequest
 from antiphon.ids import request_id as new_request_id
@@ -89,7 +89,7 @@ def _allowed_new_tokens(
 
 
 async def start_generation(
-    model: ServedModel, prompt: str, options: GenerationOptions, strict: bool
+    model: ServedModel, prompt: Prompt, options: GenerationOptions, strict: bool
 ) -> Generation:
     tokens = await asyncio.to_thread(model.engine.tokenize, prompt)
     if not tokens:  # possible only with an unusual chat template; the engine needs one token

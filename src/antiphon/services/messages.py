@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from antiphon.chat.conversation import build_conversation
 from antiphon.chat.prompt import render_prompt
-from antiphon.engine.base import Finished, FinishReason, TextChunk
+from antiphon.engine.base import Finished, FinishReason, Prompt, TextChunk
 from antiphon.ids import message_id
 from antiphon.protocol.messages import (
     CountTokensRequest,
@@ -46,7 +46,7 @@ _STOP_REASONS: dict[FinishReason, StopReason] = {
 }
 
 
-def _render(model: ServedModel, request: CountTokensRequest) -> str:
+def _render(model: ServedModel, request: CountTokensRequest) -> Prompt:
     return render_prompt(model.template, build_conversation(request, model.card.id))
 
 
