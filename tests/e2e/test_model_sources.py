@@ -93,3 +93,23 @@ def test_a_generated_key_is_printed_once_and_works(tmp_path: Path) -> None:
             **headers, "x-api-key": "sk-antiphon-guess"}).status_code == 401
     finally:
         stop_server(process)
+
+
+def test_a_second_architecture_serves_through_the_sdk(tmp_path: Path, gemma_path: Path) -> None:
+    """Gemma 3 270M: another vocabulary, BOS from the tokenizer, no chat template in the file
+    (so the ChatML fallback renders it, as llama.cpp's server would)."""
+    args = ["--model", f"gemma-3-270m={gemma_path}", "--ctx", "1024", "--parallel", "2"]
+    process, server = start_server(tmp_path, "gemma", args, "gemma-3-270m")
+    try:
+        client = anthropic.Anthropic(base_url=server.base_url, api_key=server.api_key, max_retries=0)
+        (model,) = client.models.list().data
+        assert model.id == "gemma-3-270m" and model.display_name == "Gemma 3 270m"
+        request = {"model": "gemma-3-270m", "messages": [{"role": "user", "content": "Hello"}]}
+        counted = client.messages.count_tokens(**request).input_tokens  # type: ignore[arg-type]
+        with client.messages.stream(max_tokens=12, extra_body={"temperature": 0}, **request) as stream:  # type: ignore[arg-type]
+            text = "".join(stream.text_stream)
+            final = stream.get_final_message()
+        assert final.usage.input_tokens == counted
+        assert final.usage.output_tokens > 0 and final.content[0].text == text
+    finally:
+        stop_server(process)

@@ -25,9 +25,18 @@ class _Placeholders:
         self._pattern = re.compile(re.escape(self._prefix) + r"(\d+)\ue001")
 
     def hold(self, text: str) -> str:
-        if not text:  # nothing to protect; templates may test for emptiness
+        """A placeholder for `text`. Its leading and trailing whitespace stay outside, as
+        real text, so a template's `| trim` (Gemma, Llama 3) still trims it."""
+        core = text.strip()
+        if not core:  # nothing to protect; templates may test for emptiness
             return text
-        self._values.append(text)
+        start = text.index(core)
+        self._values.append(core)
+        return text[:start] + self.last_marker + text[start + len(core) :]
+
+    @property
+    def last_marker(self) -> str:
+        """The bare placeholder of the text held last."""
         return f"{self._prefix}{len(self._values) - 1}\ue001"
 
     def spans(self, rendered: str) -> Prompt:
@@ -75,15 +84,19 @@ def _render(
     messages.extend({"role": turn.role, "content": held.hold(turn.content)} for turn in turns)
     if prefill is None:
         return held.spans(template.render(messages, add_generation_prompt=True))
+    if not prefill.strip():
+        return held.spans(template.render(messages, add_generation_prompt=True) + prefill)
     # Render the prefill as the final assistant message, then cut the text after it: the
     # template's own end-of-turn markers must not follow, or the model would start a new turn.
-    marker = held.hold(prefill)
-    full = template.render([*messages, {"role": "assistant", "content": marker}], False)
+    wrapped = held.hold(prefill)
+    marker = held.last_marker
+    full = template.render([*messages, {"role": "assistant", "content": wrapped}], False)
     cut = full.rfind(marker)
     if cut < 0:  # the template dropped it: continue from a fresh assistant turn instead
-        full = template.render(messages, add_generation_prompt=True) + marker
+        full = template.render(messages, add_generation_prompt=True) + wrapped
         cut = full.rfind(marker)
-    return held.spans(full[: cut + len(marker)])
+    trailing = prefill[len(prefill.rstrip()) :]  # the answer continues after it, if any
+    return held.spans(full[: cut + len(marker)] + trailing)
 
 
 def render_prompt(template: ChatTemplate, conversation: Conversation) -> Prompt:

@@ -120,10 +120,7 @@ class LlamaCppEngine:
     # ----- event loop side -------------------------------------------------------------
 
     def tokenize(self, prompt: Prompt) -> list[int]:
-        starts_with_bos = bool(prompt) and not prompt[0].from_client and bool(
-            self.card.bos_text and prompt[0].text.startswith(self.card.bos_text)
-        )
-        return self.model.tokenize_prompt(prompt, self.card.add_bos and not starts_with_bos)
+        return self.model.tokenize_prompt(prompt)
 
     def generate(self, request: GenerationRequest) -> GenerationStream:
         if not self._thread.is_alive():  # it crashed or was closed: nobody would answer

@@ -117,12 +117,16 @@ class LlamaModel:
             )
         return list(tokens[:count])
 
-    def tokenize_prompt(self, prompt: Prompt, add_bos: bool) -> list[int]:
-        """Control tokens parsed in template spans only (see `prompt_tokens`)."""
-        ids = [int(llama_cpp.llama_vocab_bos(self.vocab))] if add_bos else []
-        return ids + self.control_tokens.tokenize(
+    def tokenize_prompt(self, prompt: Prompt) -> list[int]:
+        """Control tokens parsed in template spans only (see `prompt_tokens`); BOS first if
+        the model wants one, exactly once even when the template writes it too."""
+        ids = self.control_tokens.tokenize(
             prompt, lambda text: self.tokenize(text, add_bos=False, parse_control=False)
         )
+        bos = int(llama_cpp.llama_vocab_bos(self.vocab))
+        if llama_cpp.llama_vocab_get_add_bos(self.vocab) and bos >= 0 and ids[:1] != [bos]:
+            ids.insert(0, bos)
+        return ids
 
     def piece(self, token: int) -> bytes:
         """The bytes a generated token stands for (special tokens render as nothing).
