@@ -1,7 +1,8 @@
 """The Engine boundary: what the services hand an engine and what comes back.
 
 Threading contract (every backend keeps it):
-- `generate`, `stats` and `close` are called from the asyncio event loop thread only.
+- `generate` and `stats` are called from the asyncio event loop thread only; `close` from
+  any one thread, once, after the last `generate` (it waits for the engine thread).
 - `tokenize` and `render_piece` only read the model and may be called from any thread; the
   services call `tokenize` through `asyncio.to_thread` because long prompts take a while.
 - A backend never blocks the event loop: model work happens on threads the backend owns.
@@ -126,5 +127,6 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None:
-        """Stop the engine thread and free the model. Event loop thread only."""
+        """Stop the engine thread and free the model. Blocks until the thread has stopped, so
+        callers on the event loop run it in a worker thread."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -72,8 +73,8 @@ def create_app(settings: Settings, registry: ModelRegistry, api_key: str) -> ASG
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
-        for model in registry:
-            model.engine.close()
+        for model in registry:  # joining the engine thread may take a step: not on the loop
+            await asyncio.to_thread(model.engine.close)
 
     app = Starlette(
         routes=ROUTES,
