@@ -53,6 +53,8 @@ class LlamaModel:
         self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(handle))
         self._pieces: dict[int, bytes] = {}
         self.control_tokens = ControlTokens.from_vocab(self.vocab, self.token_text)
+        self.bos = int(llama_cpp.llama_vocab_bos(self.vocab))
+        self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab)) and self.bos >= 0
 
     @classmethod
     def load(
@@ -98,9 +100,9 @@ class LlamaModel:
             context_window=window,
             created_at=Path(self.source.path).stat().st_mtime,
             chat_template=template.decode("utf-8") if template else None,
-            bos_text=self.token_text(llama_cpp.llama_vocab_bos(self.vocab)),
+            bos_text=self.token_text(self.bos),
             eos_text=self.token_text(llama_cpp.llama_vocab_eos(self.vocab)),
-            add_bos=bool(llama_cpp.llama_vocab_get_add_bos(self.vocab)),
+            add_bos=self.add_bos,
         )
 
     def tokenize(self, text: str, add_bos: bool, parse_control: bool) -> list[int]:
@@ -123,9 +125,8 @@ class LlamaModel:
         ids = self.control_tokens.tokenize(
             prompt, lambda text: self.tokenize(text, add_bos=False, parse_control=False)
         )
-        bos = int(llama_cpp.llama_vocab_bos(self.vocab))
-        if llama_cpp.llama_vocab_get_add_bos(self.vocab) and bos >= 0 and ids[:1] != [bos]:
-            ids.insert(0, bos)
+        if self.add_bos and ids[:1] != [self.bos]:
+            ids.insert(0, self.bos)
         return ids
 
     def piece(self, token: int) -> bytes:
