@@ -73,7 +73,7 @@ def test_rendering_and_tokens_match_the_template_on_the_real_text(loaded, fields
         {"role": t.role, "content": t.content} for t in conversation.turns]
     assert prompt_text(prompt) == template.render(real, add_generation_prompt=True)
     whole = model.tokenize(prompt_text(prompt), add_bos=False, parse_control=True)
-    bos = [model.tokenize("", add_bos=True, parse_control=True)[0]] if model.card(None).add_bos else []
+    bos = [model.tokenize("", add_bos=True, parse_control=True)[0]] if model.add_bos else []
     assert model.tokenize_prompt(prompt) == bos + whole[len(bos) if whole[:1] == bos else 0 :]
 
 
@@ -98,7 +98,7 @@ def test_bos_comes_first_exactly_once(loaded, gemma_path: Path) -> None:  # type
     card = model.card(None)
     prompt = render(template, messages=[{"role": "user", "content": "Hi"}])
     tokens = model.tokenize_prompt(prompt)
-    if not card.add_bos:  # SmolLM2: nothing is inserted
+    if not model.add_bos:  # SmolLM2: nothing is inserted
         assert tokens == model.tokenize(prompt_text(prompt), add_bos=False, parse_control=True)
         return
     (bos,) = model.tokenize(card.bos_text, add_bos=False, parse_control=True)

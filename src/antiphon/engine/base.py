@@ -89,7 +89,6 @@ class ModelCard:
     chat_template: str | None
     bos_text: str
     eos_text: str
-    add_bos: bool
 
 
 @dataclass(frozen=True)

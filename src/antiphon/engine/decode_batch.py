@@ -17,6 +17,9 @@ class DecodeBatch:
     def fill(self, plan: list[StepItem]) -> list[tuple[int, StepItem]]:
         """Write every item's tokens with its positions and sequence id. Returns, for each item
         that wants a next token, the batch row whose logits to sample from."""
+        total = sum(len(item.tokens) for item in plan)
+        if total > self.capacity:  # checked before writing: the rows are a fixed C buffer
+            raise ValueError(f"plan of {total} tokens exceeds the batch capacity {self.capacity}")
         batch = self.handle
         row = 0
         sample_rows: list[tuple[int, StepItem]] = []
@@ -33,8 +36,6 @@ class DecodeBatch:
                 if wants:
                     sample_rows.append((row, item))
                 row += 1
-        if row > self.capacity:
-            raise ValueError(f"plan of {row} tokens exceeds the batch capacity {self.capacity}")
         batch.n_tokens = row
         return sample_rows
 

@@ -102,7 +102,6 @@ class LlamaModel:
             chat_template=template.decode("utf-8") if template else None,
             bos_text=self.token_text(self.bos),
             eos_text=self.token_text(llama_cpp.llama_vocab_eos(self.vocab)),
-            add_bos=self.add_bos,
         )
 
     def tokenize(self, text: str, add_bos: bool, parse_control: bool) -> list[int]:
