@@ -51,12 +51,38 @@ class SamplingParams:
 
 
 @dataclass(frozen=True)
+class Grammar:
+    """A GBNF grammar (start rule `root`) that every sampled token must keep valid.
+
+    With `lazy_triggers`, output is free until one of these strings appears; the grammar
+    then applies from the start of that string (so `root` begins with it)."""
+
+    gbnf: str
+    lazy_triggers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ThinkingControl:
+    """The output starts inside a thinking section that `close_tag` ends.
+
+    While it is open the model cannot end its turn (end-of-generation is banned), and once
+    `budget_tokens` are spent the engine writes `close_text` itself. The grammar, if any,
+    applies only to what follows the section."""
+
+    close_tag: str
+    close_text: str
+    budget_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     request_id: str
     prompt_tokens: tuple[int, ...]
     max_new_tokens: int
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stop_sequences: tuple[str, ...] = ()
+    grammar: Grammar | None = None
+    thinking: ThinkingControl | None = None
 
 
 @dataclass(frozen=True)

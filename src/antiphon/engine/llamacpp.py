@@ -29,10 +29,9 @@ from antiphon.engine.base import (
     TextChunk,
 )
 from antiphon.engine.decode_batch import DecodeBatch
-from antiphon.engine.detokenizer import Detokenizer
 from antiphon.engine.llamacpp_model import LlamaModel
-from antiphon.engine.sampling import build_sampler_chain
-from antiphon.engine.scheduler import Scheduler, Sequence, StepItem
+from antiphon.engine.llamacpp_sequence import SequenceRun, Submission, VocabularyFacts
+from antiphon.engine.scheduler import Scheduler, StepItem
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import AntiphonError, InternalError, Overloaded
 
@@ -49,13 +48,6 @@ class EngineLimits:
 
 
 @dataclass
-class _Submit:
-    request: GenerationRequest
-    loop: asyncio.AbstractEventLoop
-    events: asyncio.Queue[GenerationEvent]
-
-
-@dataclass
 class _Abort:
     request_id: str
 
@@ -64,17 +56,8 @@ class _Stop:
     pass
 
 
-Command = _Submit | _Abort | _Stop
-
-
-@dataclass(eq=False)
-class _Active:
-    """Engine-thread state of one sequence."""
-
-    sequence: Sequence
-    sampler: llama_cpp.llama_sampler_p
-    detokenizer: Detokenizer
-    submit: _Submit
+Command = Submission | _Abort | _Stop
+Outbox = list[tuple[Submission, GenerationEvent]]
 
 
 class LlamaCppEngine:
@@ -86,7 +69,13 @@ class LlamaCppEngine:
         self._memory = llama_cpp.llama_get_memory(self._context)
         self._batch = DecodeBatch(limits.batch_tokens)
         self._scheduler = Scheduler(limits.parallel, limits.batch_tokens)
-        self._active: dict[str, _Active] = {}
+        self._facts = VocabularyFacts(
+            vocab=model.vocab,
+            n_vocab=model.n_vocab,
+            end_of_generation=model.end_of_generation_tokens,
+            tokenize_template_text=lambda text: model.tokenize(text, False, True),
+        )
+        self._active: dict[str, SequenceRun] = {}
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._in_flight = 0  # event loop thread only
         self._completed = 0
@@ -134,7 +123,7 @@ class LlamaCppEngine:
             )
         self._in_flight += 1
         events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
-        self._commands.put(_Submit(request, asyncio.get_running_loop(), events))
+        self._commands.put(Submission(request, asyncio.get_running_loop(), events))
         return GenerationStream(request.request_id, events, self._on_stream_closed)
 
     def _on_stream_closed(self, request_id: str, unfinished: bool) -> None:
@@ -186,7 +175,7 @@ class LlamaCppEngine:
             while True:
                 if isinstance(command, _Stop):
                     return False
-                if isinstance(command, _Submit):
+                if isinstance(command, Submission):
                     self._start(command)
                 else:
                     self._abort(command.request_id)
@@ -194,16 +183,14 @@ class LlamaCppEngine:
         except queue.Empty:
             return True
 
-    def _start(self, submit: _Submit) -> None:
-        request = submit.request
-        sequence = Sequence(request.request_id, request.prompt_tokens, request.max_new_tokens)
-        self._active[request.request_id] = _Active(
-            sequence=sequence,
-            sampler=build_sampler_chain(request.sampling),
-            detokenizer=Detokenizer(self.model.piece, request.stop_sequences),
-            submit=submit,
-        )
-        self._scheduler.add(sequence)
+    def _start(self, submission: Submission) -> None:
+        try:
+            run = SequenceRun(submission, self._facts, self.model.piece)
+        except AntiphonError as error:  # e.g. a grammar llama.cpp refused: fail this one only
+            self._send([(submission, Finished("end_turn", 0, None, error))])
+            return
+        self._active[run.request_id] = run
+        self._scheduler.add(run.sequence)
 
     def _abort(self, request_id: str) -> None:
         active = self._active.pop(request_id, None)
@@ -213,10 +200,10 @@ class LlamaCppEngine:
         self._release(active, slot)
         self._aborted += 1
 
-    def _release(self, active: _Active, slot: int | None) -> None:
+    def _release(self, run: SequenceRun, slot: int | None) -> None:
         if slot is not None:
             llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
-        llama_cpp.llama_sampler_free(active.sampler)
+        run.free()
 
     def _step(self, plan: list[StepItem]) -> None:
         sample_rows = self._batch.fill(plan)
@@ -227,7 +214,7 @@ class LlamaCppEngine:
         status = llama_cpp.llama_decode(self._context, self._batch.handle)
         self._decode_seconds += time.perf_counter() - started
         self._steps += 1
-        outbox: list[tuple[_Active, GenerationEvent]] = []
+        outbox: Outbox = []
         if status != 0:
             error = InternalError(f"the model failed to decode (llama_decode returned {status})")
             for item in plan:
@@ -236,66 +223,66 @@ class LlamaCppEngine:
             return
         self._scheduler.commit(plan)
         for row, item in sample_rows:
-            active = self._active[item.sequence.request_id]
-            token = llama_cpp.llama_sampler_sample(active.sampler, self._context, row)
-            self._on_token(active, int(token), outbox)
+            run = self._active[item.sequence.request_id]
+            self._on_token(run, run.next_token(self._context, row), outbox)
         self._send(outbox)
 
-    def _on_token(
-        self, active: _Active, token: int, outbox: list[tuple[_Active, GenerationEvent]]
-    ) -> None:
-        sequence = active.sequence
+    def _on_token(self, run: SequenceRun, token: int, outbox: Outbox) -> None:
+        sequence = run.sequence
         if self.model.is_end_of_generation(token):
-            self._finish(active, "end_turn", outbox)
+            self._finish(run, "end_turn", outbox)
             return
         self._scheduler.append_token(sequence, token)
         self._output_tokens += 1
-        decoded = active.detokenizer.add(token)
+        run.note_written(token)
+        decoded = run.detokenizer.add(token)
         if decoded.text:
-            outbox.append((active, TextChunk(decoded.text)))
+            outbox.append((run.submission, TextChunk(decoded.text)))
         if decoded.stop_sequence is not None:
-            self._finish(active, "stop_sequence", outbox, stop_sequence=decoded.stop_sequence)
+            self._finish(run, "stop_sequence", outbox, stop_sequence=decoded.stop_sequence)
         elif len(sequence.generated) >= sequence.max_new_tokens:
-            self._finish(active, "max_tokens", outbox)
+            self._finish(run, "max_tokens", outbox)
         elif len(sequence.prompt) + len(sequence.generated) >= self.card.context_window:
-            self._finish(active, "context_exhausted", outbox)
+            self._finish(run, "context_exhausted", outbox)
 
     def _finish(
         self,
-        active: _Active,
+        run: SequenceRun,
         reason: FinishReason,
-        outbox: list[tuple[_Active, GenerationEvent]],
+        outbox: Outbox,
         error: AntiphonError | None = None,
         stop_sequence: str | None = None,
     ) -> None:
         if stop_sequence is None and error is None:
-            tail = active.detokenizer.finish()
+            tail = run.detokenizer.finish()
             if tail.text:
-                outbox.append((active, TextChunk(tail.text)))
+                outbox.append((run.submission, TextChunk(tail.text)))
             if tail.stop_sequence is not None:
                 reason, stop_sequence = "stop_sequence", tail.stop_sequence
-        sequence = active.sequence
-        self._release(active, self._scheduler.finish(sequence))
+        sequence = run.sequence
+        self._release(run, self._scheduler.finish(sequence))
         del self._active[sequence.request_id]
         self._completed += 1
-        outbox.append((active, Finished(reason, len(sequence.generated), stop_sequence, error)))
+        finished = Finished(reason, len(sequence.generated), stop_sequence, error)
+        outbox.append((run.submission, finished))
 
     def _fail_all(self, error: AntiphonError) -> None:
-        outbox: list[tuple[_Active, GenerationEvent]] = []
-        for active in list(self._active.values()):
-            sequence = active.sequence
+        outbox: Outbox = []
+        for run in list(self._active.values()):
+            sequence = run.sequence
             slot = self._scheduler.abort(sequence.request_id)[1]
-            self._release(active, slot)
-            outbox.append((active, Finished("end_turn", len(sequence.generated), None, error)))
+            self._release(run, slot)
+            finished = Finished("end_turn", len(sequence.generated), None, error)
+            outbox.append((run.submission, finished))
         self._active.clear()
         self._send(outbox)
 
     @staticmethod
-    def _send(outbox: list[tuple[_Active, GenerationEvent]]) -> None:
+    def _send(outbox: Outbox) -> None:
         """Hand a step's events to the event loop: one wake-up per loop, not per token."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Active, GenerationEvent]]] = {}
-        for active, event in outbox:
-            by_loop.setdefault(active.submit.loop, []).append((active, event))
+        by_loop: dict[asyncio.AbstractEventLoop, Outbox] = {}
+        for submission, event in outbox:
+            by_loop.setdefault(submission.loop, []).append((submission, event))
         for loop, deliveries in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_deliver, deliveries)
@@ -303,6 +290,6 @@ class LlamaCppEngine:
                 pass
 
 
-def _deliver(deliveries: list[tuple[_Active, GenerationEvent]]) -> None:
-    for active, event in deliveries:
-        active.submit.events.put_nowait(event)
+def _deliver(deliveries: Outbox) -> None:
+    for submission, event in deliveries:
+        submission.events.put_nowait(event)

@@ -55,6 +55,10 @@ class LlamaModel:
         self.control_tokens = ControlTokens.from_vocab(self.vocab, self.token_text)
         self.bos = int(llama_cpp.llama_vocab_bos(self.vocab))
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab)) and self.bos >= 0
+        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
+        self.end_of_generation_tokens = tuple(
+            token for token in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(self.vocab, token)
+        )
 
     @classmethod
     def load(

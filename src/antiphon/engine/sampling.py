@@ -2,18 +2,67 @@
 
 from __future__ import annotations
 
+import ctypes
 import random
+import re
+from collections.abc import Sequence
 
 import llama_cpp
 
-from antiphon.engine.base import SamplingParams
+from antiphon.engine.base import Grammar, SamplingParams
+from antiphon.errors import InternalError
 
 
-def build_sampler_chain(params: SamplingParams) -> llama_cpp.llama_sampler_p:
-    """top-k → top-p → temperature → draw; temperature 0 is plain greedy decoding.
+def _new_chain() -> llama_cpp.llama_sampler_p:
+    return llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
 
-    The caller owns the chain and frees it with `llama_sampler_free`."""
-    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+
+def _grammar_sampler(vocab: llama_cpp.llama_vocab_p, grammar: Grammar) -> llama_cpp.llama_sampler_p:
+    text = grammar.gbnf.encode("utf-8")
+    if not grammar.lazy_triggers:
+        sampler = llama_cpp.llama_sampler_init_grammar(vocab, text, b"root")
+    else:
+        # A trigger word is a regex matched anywhere in the output; the grammar then applies
+        # from the match (llama.cpp common/sampling.cpp does the same with its words).
+        patterns = [re.escape(word).encode("utf-8") for word in grammar.lazy_triggers]
+        array = (ctypes.c_char_p * len(patterns))(*patterns)
+        sampler = llama_cpp.llama_sampler_init_grammar_lazy_patterns(
+            vocab, text, b"root", array, len(patterns), None, 0
+        )
+    if not sampler:  # our grammars are generated, so this is a bug, not a client error
+        raise InternalError("llama.cpp rejected a generated grammar")
+    return sampler
+
+
+def _banned_tokens_sampler(n_vocab: int, banned: Sequence[int]) -> llama_cpp.llama_sampler_p:
+    biases = (llama_cpp.llama_logit_bias * len(banned))()
+    for slot, token in zip(biases, banned):
+        slot.token = token
+        slot.bias = float("-inf")
+    return llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(banned), biases)
+
+
+def build_sampler_chain(
+    params: SamplingParams,
+    *,
+    vocab: llama_cpp.llama_vocab_p | None = None,
+    grammar: Grammar | None = None,
+    n_vocab: int = 0,
+    banned_tokens: Sequence[int] = (),
+) -> llama_cpp.llama_sampler_p:
+    """[grammar | bans] → top-k → top-p → temperature → draw; temperature 0 is greedy.
+
+    The grammar goes first so that the other samplers only ever choose among tokens that
+    keep the output valid. The caller owns the chain and frees it with `llama_sampler_free`."""
+    constraint = None
+    if grammar is not None:
+        assert vocab is not None
+        constraint = _grammar_sampler(vocab, grammar)  # first: it may raise
+    chain = _new_chain()
+    if constraint is not None:
+        llama_cpp.llama_sampler_chain_add(chain, constraint)
+    if banned_tokens:
+        llama_cpp.llama_sampler_chain_add(chain, _banned_tokens_sampler(n_vocab, banned_tokens))
     if params.greedy:
         llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
         return chain

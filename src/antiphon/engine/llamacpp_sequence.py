@@ -1,0 +1,88 @@
+"""Engine-thread state of one sequence in the llama.cpp backend: how its next token is chosen.
+
+A sequence has up to two sampler chains. While a thinking section is open it samples from a
+chain that cannot end the turn; after it, from the answer chain, which carries the grammar.
+Tokens the engine writes itself (the close of a thinking section) bypass both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+
+import llama_cpp
+
+from antiphon.engine.base import GenerationEvent, GenerationRequest
+from antiphon.engine.detokenizer import Detokenizer
+from antiphon.engine.sampling import build_sampler_chain
+from antiphon.engine.scheduler import Sequence
+from antiphon.engine.thinking_section import ThinkingSection
+
+
+@dataclass
+class Submission:
+    request: GenerationRequest
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue[GenerationEvent]
+
+
+@dataclass(frozen=True)
+class VocabularyFacts:
+    """What sampling needs to know about the model, computed once at load."""
+
+    vocab: llama_cpp.llama_vocab_p
+    n_vocab: int
+    end_of_generation: tuple[int, ...]
+    tokenize_template_text: Callable[[str], Seq[int]]
+
+
+class SequenceRun:
+    def __init__(
+        self,
+        submission: Submission,
+        facts: VocabularyFacts,
+        piece: Callable[[int], bytes],
+    ) -> None:
+        request = submission.request
+        self.submission = submission
+        self.sequence = Sequence(request.request_id, request.prompt_tokens, request.max_new_tokens)
+        self.detokenizer = Detokenizer(piece, request.stop_sequences)
+        self._piece = piece
+        self._answer = build_sampler_chain(
+            request.sampling, vocab=facts.vocab, grammar=request.grammar
+        )
+        self._thinking_chain: llama_cpp.llama_sampler_p | None = None
+        self.thinking: ThinkingSection | None = None
+        if request.thinking is not None:
+            self.thinking = ThinkingSection(request.thinking, facts.tokenize_template_text)
+            self._thinking_chain = build_sampler_chain(
+                request.sampling, n_vocab=facts.n_vocab, banned_tokens=facts.end_of_generation
+            )
+
+    @property
+    def request_id(self) -> str:
+        return self.sequence.request_id
+
+    def next_token(self, context: llama_cpp.llama_context_p, row: int) -> int:
+        """The token to append after the logits in `row`: forced, or sampled by the chain
+        for the current part of the output."""
+        thinking = self.thinking
+        if thinking is not None:
+            forced = thinking.next_forced()
+            if forced is not None:
+                return forced
+            if thinking.open:
+                return int(llama_cpp.llama_sampler_sample(self._thinking_chain, context, row))
+        return int(llama_cpp.llama_sampler_sample(self._answer, context, row))
+
+    def note_written(self, token: int) -> None:
+        """Track the thinking section through the text of every token written."""
+        if self.thinking is not None and self.thinking.open:
+            self.thinking.on_token(self._piece(token).decode("utf-8", errors="ignore"))
+
+    def free(self) -> None:
+        llama_cpp.llama_sampler_free(self._answer)
+        if self._thinking_chain is not None:
+            llama_cpp.llama_sampler_free(self._thinking_chain)
