@@ -24,6 +24,10 @@ def message_id() -> str:
     return new_id("msg")
 
 
+def tool_use_id() -> str:
+    return new_id("toolu")
+
+
 def request_id() -> str:
     return new_id("req")
 

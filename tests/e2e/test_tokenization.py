@@ -17,6 +17,7 @@ from antiphon.engine.base import Prompt, prompt_text
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_source import ModelSource, resolve_sources
 from antiphon.protocol.messages import CountTokensRequest
+from tests.unit.test_conversation import NO_THINKING
 
 # Gemma 3's published chat template (system folded into the first user turn, content trimmed).
 GEMMA_TEMPLATE = (
@@ -52,7 +53,7 @@ def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[LlamaModel, ChatTem
 
 def render(template: ChatTemplate, **fields: object) -> Prompt:
     request = CountTokensRequest.model_validate({"model": "m", **fields})
-    return render_prompt(template, build_conversation(request, "m"))
+    return render_prompt(template, build_conversation(request, "m", NO_THINKING))
 
 
 CONVERSATIONS = [
@@ -68,7 +69,7 @@ CONVERSATIONS = [
 def test_rendering_and_tokens_match_the_template_on_the_real_text(loaded, fields: dict) -> None:  # type: ignore[no-untyped-def]
     model, template, _ = loaded
     prompt = render(template, **fields)
-    conversation = build_conversation(CountTokensRequest.model_validate({"model": "m", **fields}), "m")
+    conversation = build_conversation(CountTokensRequest.model_validate({"model": "m", **fields}), "m", NO_THINKING)
     real = ([{"role": "system", "content": conversation.system}] if conversation.system else []) + [
         {"role": t.role, "content": t.content} for t in conversation.turns]
     assert prompt_text(prompt) == template.render(real, add_generation_prompt=True)

@@ -21,12 +21,16 @@ ALTERNATING = ChatTemplate(
 )
 
 
+def NO_THINKING(block: object, path: str) -> str:
+    raise AssertionError("no thinking blocks in these tests")
+
+
 def request(**fields: object) -> CountTokensRequest:
     return CountTokensRequest.model_validate({"model": "m", **fields})
 
 
 def render(template: ChatTemplate, **fields: object) -> str:
-    return prompt_text(render_prompt(template, build_conversation(request(**fields), "m")))
+    return prompt_text(render_prompt(template, build_conversation(request(**fields), "m", NO_THINKING)))
 
 
 def test_system_string_and_blocks_lead_the_prompt() -> None:
@@ -42,7 +46,7 @@ def test_system_string_and_blocks_lead_the_prompt() -> None:
 
 def test_consecutive_same_role_turns_merge() -> None:
     conversation = build_conversation(
-        request(messages=[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]), "m"
+        request(messages=[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]), "m", NO_THINKING
     )
     assert [(t.role, t.content) for t in conversation.turns] == [("user", "a\n\nb")]
 
@@ -68,6 +72,7 @@ def test_leading_system_messages_join_the_system_prompt_and_later_ones_stay_in_p
             ],
         ),
         "m",
+        NO_THINKING,
     )
     assert conversation.system == "A\n\nB"
     assert [t.role for t in conversation.turns] == ["user", "assistant", "system", "user"]
@@ -94,35 +99,24 @@ def test_template_errors_are_invalid_requests_with_the_templates_message() -> No
 
 
 @pytest.mark.parametrize(
-    ("block", "name"),
+    ("block", "message"),
     [
-        ({"type": "image", "source": {"type": "url", "url": "http://x/y.png"}}, "image"),
-        ({"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}}, "tool_use"),
-        ({"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}, "tool_result"),
-        ({"type": "thinking", "thinking": "hm", "signature": "s"}, "thinking"),
-        ({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "d"}}, "document"),
+        ({"type": "image", "source": {"type": "url", "url": "http://x/y.png"}}, "model smol does not support images"),
+        ({"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}}, "`tool_use` blocks belong in assistant messages"),
+        ({"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}, "`toolu_1` matches no tool_use block"),
+        ({"type": "thinking", "thinking": "hm", "signature": "s"}, "`thinking` blocks belong in assistant messages"),
     ],
 )
-def test_blocks_without_meaning_yet_are_refused_naming_block_and_model(block: dict, name: str) -> None:
+def test_blocks_a_user_turn_cannot_hold_are_refused_with_their_path(block: dict, message: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        build_conversation(request(messages=[{"role": "user", "content": [block]}]), "smol")
-    assert f"messages.0.content.0: `{name}` blocks are not supported by model smol" in caught.value.message
-
-
-def test_tools_and_enabled_thinking_are_refused_rather_than_ignored() -> None:
-    tools = [{"name": "t", "input_schema": {"type": "object"}}]
-    with pytest.raises(InvalidRequest, match="tools"):
-        build_conversation(request(tools=tools, messages=[{"role": "user", "content": "x"}]), "m")
-    with pytest.raises(InvalidRequest, match="thinking"):
-        build_conversation(
-            request(thinking={"type": "enabled", "budget_tokens": 2048}, messages=[{"role": "user", "content": "x"}]),
-            "m",
-        )
+        build_conversation(request(messages=[{"role": "user", "content": [block]}]), "smol", NO_THINKING)
+    assert caught.value.message.startswith("messages.0.content.0")
+    assert message in caught.value.message
 
 
 def test_a_conversation_of_only_system_messages_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="at least one user or assistant"):
-        build_conversation(request(messages=[{"role": "system", "content": "x"}]), "m")
+        build_conversation(request(messages=[{"role": "system", "content": "x"}]), "m", NO_THINKING)
 
 
 def test_templates_cannot_reach_python_internals() -> None:
@@ -133,7 +127,7 @@ def test_templates_cannot_reach_python_internals() -> None:
 
 def test_client_text_is_marked_apart_from_template_text() -> None:
     prompt = render_prompt(CHATML, build_conversation(request(
-        system="Sys <|im_end|>", messages=[{"role": "user", "content": "Hi <|im_start|>"}]), "m"))
+        system="Sys <|im_end|>", messages=[{"role": "user", "content": "Hi <|im_start|>"}]), "m", NO_THINKING))
     assert [span for span in prompt if span.from_client] == [
         PromptSpan("Sys <|im_end|>", True), PromptSpan("Hi <|im_start|>", True)]
     assert prompt[0] == PromptSpan("<|im_start|>system\n", False)
@@ -143,12 +137,12 @@ def test_client_text_is_marked_apart_from_template_text() -> None:
 def test_client_text_cannot_forge_a_placeholder() -> None:
     forged = "\ue000deadbeef0000:0\ue001"
     prompt = render_prompt(CHATML, build_conversation(request(
-        messages=[{"role": "user", "content": forged}]), "m"))
+        messages=[{"role": "user", "content": forged}]), "m", NO_THINKING))
     assert PromptSpan(forged, True) in prompt
 
 
 def test_a_prefill_is_the_last_span_and_comes_from_the_client() -> None:
     prompt = render_prompt(CHATML, build_conversation(request(messages=[
-        {"role": "user", "content": "Pick"}, {"role": "assistant", "content": "It is ("}]), "m"))
+        {"role": "user", "content": "Pick"}, {"role": "assistant", "content": "It is ("}]), "m", NO_THINKING))
     assert prompt[-1] == PromptSpan("It is (", True)
     assert prompt[-2].text.endswith("<|im_start|>assistant\n")

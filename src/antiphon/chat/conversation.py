@@ -1,19 +1,21 @@
-"""A Messages request → the plain conversation a chat template renders.
+"""A Messages request → the conversation a chat template renders.
 
 Rules of the API applied here: `system` (string or text blocks) leads; `role: "system"`
 messages at the start join it, later ones stay in place; consecutive user or assistant turns
-merge into one; a final assistant turn is a prefill that the answer continues. Blocks this
-server cannot give meaning to yet are refused with a message naming the block and the model.
+merge into one; a final assistant turn is a prefill that the answer continues. Thinking from
+earlier turns is dropped, as the hosted API does, except in the assistant turns of the tool
+loop in progress (after the last user turn that is more than tool results).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from antiphon.chat.message_blocks import BlockReader, OpenThinking, ToolCall, ToolResult
 from antiphon.errors import InvalidRequest
 from antiphon.protocol.content import TextBlock
-from antiphon.protocol.messages import CountTokensRequest, InputMessage
+from antiphon.protocol.messages import CountTokensRequest
 
 TURN_JOINER = "\n\n"
 
@@ -22,6 +24,19 @@ TURN_JOINER = "\n\n"
 class Turn:
     role: str  # "system" | "user" | "assistant"
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
+    thinking: str | None = None
+
+    def merged(self, later: Turn) -> Turn:
+        thinking = [part for part in (self.thinking, later.thinking) if part]
+        return Turn(
+            self.role,
+            TURN_JOINER.join(part for part in (self.content, later.content) if part),
+            self.tool_calls + later.tool_calls,
+            self.tool_results + later.tool_results,
+            TURN_JOINER.join(thinking) or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -29,20 +44,7 @@ class Conversation:
     system: str | None
     turns: tuple[Turn, ...]
     prefill: str | None
-
-
-def _message_text(message: InputMessage, index: int, model_id: str) -> str:
-    if isinstance(message.content, str):
-        return message.content
-    parts: list[str] = []
-    for position, block in enumerate(message.content):
-        if not isinstance(block, TextBlock):
-            raise InvalidRequest(
-                f"messages.{index}.content.{position}: `{block.type}` blocks are not "
-                f"supported by model {model_id}; send text blocks"
-            )
-        parts.append(block.text)
-    return "".join(parts)
+    tool_references: tuple[str, ...] = ()  # deferred tools that tool results made available
 
 
 def _system_text(system: str | Sequence[TextBlock] | None) -> str | None:
@@ -51,36 +53,61 @@ def _system_text(system: str | Sequence[TextBlock] | None) -> str | None:
     return "\n".join(block.text for block in system) or None
 
 
-def check_supported_features(request: CountTokensRequest, model_id: str) -> None:
-    """Refuse request features that would otherwise be silently ignored."""
-    if request.tools:
-        raise InvalidRequest(f"tools: tool use is not supported by model {model_id}")
-    if request.thinking is not None and request.thinking.type == "enabled":
-        raise InvalidRequest(f"thinking: extended thinking is not supported by model {model_id}")
-    if request.output_config is not None and request.output_config.format is not None:
+def _refuse_open_tool_calls(turn: Turn, index: int) -> None:
+    if turn.tool_calls:
         raise InvalidRequest(
-            f"output_config.format: structured output is not supported by model {model_id}"
+            f"messages.{index}: the conversation ends with tool_use blocks; send their "
+            "tool_result blocks in a user message"
+        )
+    if turn.thinking:
+        raise InvalidRequest(
+            f"messages.{index}: a final assistant message cannot hold thinking blocks; "
+            "it is continued as a prefill"
         )
 
 
-def build_conversation(request: CountTokensRequest, model_id: str) -> Conversation:
-    check_supported_features(request, model_id)
+def _keep_thinking_of_current_tool_loop(turns: list[Turn]) -> None:
+    """Drop thinking before the last user turn that is not only tool results."""
+    for index in range(len(turns) - 1, -1, -1):
+        turn = turns[index]
+        if turn.role == "user" and (turn.content or not turn.tool_results):
+            for earlier in range(index):
+                if turns[earlier].thinking:
+                    turns[earlier] = replace(turns[earlier], thinking=None)
+            return
+
+
+def build_conversation(
+    request: CountTokensRequest, model_id: str, open_thinking: OpenThinking
+) -> Conversation:
+    reader = BlockReader(model_id, open_thinking)
     system_parts = [text] if (text := _system_text(request.system)) else []
     turns: list[Turn] = []
+    references: list[str] = []
     for index, message in enumerate(request.messages):
-        text = _message_text(message, index, model_id)
+        parts = reader.read(message, index)
+        references.extend(parts.tool_references)
+        turn = Turn(
+            message.role,
+            "".join(parts.text),
+            tuple(parts.calls),
+            tuple(parts.results),
+            TURN_JOINER.join(parts.thinking) or None,
+        )
         if message.role == "system" and not turns:
-            if text:
-                system_parts.append(text)
+            if turn.content:
+                system_parts.append(turn.content)
             continue
         if turns and turns[-1].role == message.role and message.role != "system":
-            turns[-1] = Turn(message.role, turns[-1].content + TURN_JOINER + text)
+            turns[-1] = turns[-1].merged(turn)
         else:
-            turns.append(Turn(message.role, text))
+            turns.append(turn)
     if not any(turn.role != "system" for turn in turns):
         raise InvalidRequest("messages: at least one user or assistant message is required")
     prefill: str | None = None
     if turns[-1].role == "assistant":
+        _refuse_open_tool_calls(turns[-1], len(request.messages) - 1)
         prefill = turns.pop().content or None
+    _keep_thinking_of_current_tool_loop(turns)
     system = TURN_JOINER.join(system_parts) if system_parts else None
-    return Conversation(system=system, turns=tuple(turns), prefill=prefill)
+    return Conversation(system, tuple(turns), prefill, tuple(dict.fromkeys(references)))

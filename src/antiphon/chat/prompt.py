@@ -10,11 +10,27 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 from antiphon.chat.conversation import TURN_JOINER, Conversation, Turn
 from antiphon.chat.template import ChatTemplate, TemplateRenderError
+from antiphon.chat.tool_calls.base import ToolFormat
+from antiphon.chat.tool_calls.generic import GenericToolFormat
+from antiphon.chat.tool_specs import ToolSpec
 from antiphon.engine.base import Prompt, PromptSpan
+
+
+@dataclass(frozen=True)
+class PromptLayout:
+    """How the conversation is laid out beyond its messages: the tools the model is shown,
+    the format they are written in, and text that opens the answer (a thinking section)."""
+
+    tools: tuple[ToolSpec, ...] = ()
+    tool_format: ToolFormat = field(default_factory=GenericToolFormat)
+    generation_suffix: str = ""
+    system_notes: tuple[str, ...] = ()  # instructions of ours, after the client's system
+    variables: tuple[tuple[str, Any], ...] = ()  # for the template, e.g. enable_thinking
 
 
 class _Placeholders:
@@ -61,7 +77,7 @@ def _fold_inner_system_turns(turns: tuple[Turn, ...]) -> tuple[Turn, ...]:
         if turn.role == "system":
             pending.append(turn.content)
         elif turn.role == "user" and pending:
-            folded.append(Turn("user", TURN_JOINER.join([*pending, turn.content])))
+            folded.append(Turn("user", TURN_JOINER.join([*pending, turn.content]), (), turn.tool_results))
             pending = []
         else:
             folded.append(turn)
@@ -70,40 +86,51 @@ def _fold_inner_system_turns(turns: tuple[Turn, ...]) -> tuple[Turn, ...]:
     merged: list[Turn] = []
     for turn in folded:
         if merged and merged[-1].role == turn.role:
-            merged[-1] = Turn(turn.role, merged[-1].content + TURN_JOINER + turn.content)
+            merged[-1] = merged[-1].merged(turn)
         else:
             merged.append(turn)
     return tuple(merged)
 
 
 def _render(
-    template: ChatTemplate, system: str | None, turns: tuple[Turn, ...], prefill: str | None
+    template: ChatTemplate,
+    conversation: Conversation,
+    turns: tuple[Turn, ...],
+    layout: PromptLayout,
 ) -> Prompt:
     held = _Placeholders()
-    messages: list[dict[str, Any]] = [{"role": "system", "content": held.hold(system)}] if system else []
-    messages.extend({"role": turn.role, "content": held.hold(turn.content)} for turn in turns)
+    given = layout.tool_format.template_input(
+        conversation.system, turns, layout.tools, held.hold, layout.system_notes
+    )
+    messages, variables = given.messages, {**dict(layout.variables), **given.variables}
+    prefill = conversation.prefill
     if prefill is None:
-        return held.spans(template.render(messages, add_generation_prompt=True))
+        rendered = template.render(messages, add_generation_prompt=True, **variables)
+        return held.spans(rendered + layout.generation_suffix)
     if not prefill.strip():
-        return held.spans(template.render(messages, add_generation_prompt=True) + prefill)
+        return held.spans(template.render(messages, True, **variables) + prefill)
     # Render the prefill as the final assistant message, then cut the text after it: the
     # template's own end-of-turn markers must not follow, or the model would start a new turn.
     wrapped = held.hold(prefill)
     marker = held.last_marker
-    full = template.render([*messages, {"role": "assistant", "content": wrapped}], False)
+    final = {"role": "assistant", "content": wrapped}
+    full = template.render([*messages, final], False, **variables)
     cut = full.rfind(marker)
     if cut < 0:  # the template dropped it: continue from a fresh assistant turn instead
-        full = template.render(messages, add_generation_prompt=True) + wrapped
+        full = template.render(messages, True, **variables) + wrapped
         cut = full.rfind(marker)
     trailing = prefill[len(prefill.rstrip()) :]  # the answer continues after it, if any
     return held.spans(full[: cut + len(marker)] + trailing)
 
 
-def render_prompt(template: ChatTemplate, conversation: Conversation) -> Prompt:
+def render_prompt(
+    template: ChatTemplate, conversation: Conversation, layout: PromptLayout | None = None
+) -> Prompt:
+    layout = layout or PromptLayout()
     turns = conversation.turns
     try:
-        return _render(template, conversation.system, turns, conversation.prefill)
+        return _render(template, conversation, turns, layout)
     except TemplateRenderError:
         if not any(turn.role == "system" for turn in turns):
             raise
-    return _render(template, conversation.system, _fold_inner_system_turns(turns), conversation.prefill)
+    return _render(template, conversation, _fold_inner_system_turns(turns), layout)

@@ -56,12 +56,17 @@ class ChatTemplate:
         self._constants = {"bos_token": bos_token, "eos_token": eos_token}
 
     def render(
-        self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        add_generation_prompt: bool,
+        **variables: Any,
     ) -> str:
+        """`variables` are extra template inputs such as `tools` or `enable_thinking`."""
         try:
             return self._template.render(
                 messages=list(messages),
                 add_generation_prompt=add_generation_prompt,
+                **variables,
                 **self._constants,
             )
         except TemplateRenderError:

@@ -95,19 +95,24 @@ class ToolUseBlock(RequestModel):
     cache_control: CacheControl | None = None
 
 
+class ToolReferenceBlock(RequestModel):
+    """Tool search: a deferred tool (`defer_loading: true`) that the result makes available."""
+
+    type: Literal["tool_reference"]
+    tool_name: str
+    cache_control: CacheControl | None = None
+
+
+ToolResultContentBlock = Annotated[
+    Union[TextBlock, ImageBlock, DocumentBlock, SearchResultBlock, ToolReferenceBlock],
+    Field(discriminator="type"),
+]
+
+
 class ToolResultBlock(RequestModel):
     type: Literal["tool_result"]
     tool_use_id: str
-    content: (
-        str
-        | list[
-            Annotated[
-                Union[TextBlock, ImageBlock, DocumentBlock, SearchResultBlock],
-                Field(discriminator="type"),
-            ]
-        ]
-        | None
-    ) = None
+    content: str | list[ToolResultContentBlock] | None = None
     is_error: bool | None = None
     cache_control: CacheControl | None = None
 
@@ -116,11 +121,13 @@ class ThinkingBlock(RequestModel):
     type: Literal["thinking"]
     thinking: str
     signature: str
+    cache_control: CacheControl | None = None
 
 
 class RedactedThinkingBlock(RequestModel):
     type: Literal["redacted_thinking"]
     data: str
+    cache_control: CacheControl | None = None
 
 
 ContentBlock = Annotated[

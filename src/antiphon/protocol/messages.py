@@ -38,6 +38,8 @@ class Tool(RequestModel):
     description: str | None = None
     input_schema: dict[str, Any] | None = None
     strict: bool | None = None
+    # Tool search: left out of the prompt until a `tool_reference` block names it.
+    defer_loading: bool | None = None
     cache_control: CacheControl | None = None
 
 
@@ -67,9 +69,13 @@ ToolChoice = Annotated[
 ]
 
 
+ThinkingDisplay = Literal["summarized", "omitted"]
+
+
 class ThinkingEnabled(RequestModel):
     type: Literal["enabled"]
     budget_tokens: int
+    display: ThinkingDisplay | None = None
 
 
 class ThinkingDisabled(RequestModel):
@@ -78,6 +84,7 @@ class ThinkingDisabled(RequestModel):
 
 class ThinkingAdaptive(RequestModel):
     type: Literal["adaptive"]
+    display: ThinkingDisplay | None = None
 
 
 ThinkingConfig = Annotated[
@@ -92,7 +99,7 @@ class JSONSchemaFormat(RequestModel):
 
 class OutputConfig(RequestModel):
     format: JSONSchemaFormat | None = None
-    effort: Literal["low", "medium", "high", "max"] | None = None
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
 
 
 class CountTokensRequest(RequestModel):
@@ -106,6 +113,8 @@ class CountTokensRequest(RequestModel):
     thinking: ThinkingConfig | None = None
     output_config: OutputConfig | None = None
     cache_control: CacheControl | None = None
+    # Server-side context editing (beta): accepted; this server never edits the context.
+    context_management: dict[str, Any] | None = None
 
 
 class MessagesRequest(CountTokensRequest):
@@ -130,7 +139,27 @@ class OutputTextBlock(ResponseModel):
     text: str
 
 
-OutputBlock = OutputTextBlock
+class OutputToolUseBlock(ResponseModel):
+    type: Literal["tool_use"] = "tool_use"
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class OutputThinkingBlock(ResponseModel):
+    type: Literal["thinking"] = "thinking"
+    thinking: str
+    signature: str
+
+
+class OutputRedactedThinkingBlock(ResponseModel):
+    type: Literal["redacted_thinking"] = "redacted_thinking"
+    data: str
+
+
+OutputBlock = Union[
+    OutputTextBlock, OutputToolUseBlock, OutputThinkingBlock, OutputRedactedThinkingBlock
+]
 
 
 class CacheCreation(ResponseModel):

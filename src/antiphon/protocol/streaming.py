@@ -25,10 +25,32 @@ class TextDelta(ResponseModel):
     text: str
 
 
+class InputJSONDelta(ResponseModel):
+    """A fragment of a tool call's input; a block's fragments join into its exact JSON."""
+
+    type: Literal["input_json_delta"] = "input_json_delta"
+    partial_json: str
+
+
+class ThinkingDelta(ResponseModel):
+    type: Literal["thinking_delta"] = "thinking_delta"
+    thinking: str
+
+
+class SignatureDelta(ResponseModel):
+    """Sent once, last, just before a thinking block's `content_block_stop`."""
+
+    type: Literal["signature_delta"] = "signature_delta"
+    signature: str
+
+
+BlockDelta = TextDelta | InputJSONDelta | ThinkingDelta | SignatureDelta
+
+
 class ContentBlockDelta(ResponseModel):
     type: Literal["content_block_delta"] = "content_block_delta"
     index: int
-    delta: TextDelta
+    delta: BlockDelta
 
 
 class ContentBlockStop(ResponseModel):

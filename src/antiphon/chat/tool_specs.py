@@ -1,0 +1,122 @@
+"""The request's `tools` and `tool_choice`, checked and reduced to what rendering needs.
+
+Refusals name the field: a server tool this server does not run, a tool without an object
+input schema, a schema that is not valid JSON Schema, duplicate or malformed names, a
+`tool_choice` naming a tool that is not offered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jsonschema import SchemaError
+from jsonschema.validators import validator_for
+
+from antiphon.errors import InvalidRequest
+from antiphon.protocol.messages import CountTokensRequest, Tool
+
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+ToolMode = Literal["auto", "any", "tool", "none"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+    strict: bool
+    deferred: bool  # `defer_loading`: shown only once a tool_reference names it
+
+
+@dataclass(frozen=True)
+class ToolPolicy:
+    mode: ToolMode
+    parallel: bool
+    forced_name: str | None = None  # with mode "tool"
+
+    @property
+    def must_call(self) -> bool:
+        return self.mode in ("any", "tool")
+
+
+NO_TOOLS = ToolPolicy("none", parallel=False)
+
+
+def _schema_error(schema: Mapping[str, Any]) -> str | None:
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        where = ".".join(str(part) for part in exc.path)
+        return f"{where + ': ' if where else ''}{exc.message}"
+    return None
+
+
+def _read_tool(tool: Tool, index: int) -> ToolSpec:
+    path = f"tools.{index}"
+    if tool.type not in (None, "custom"):
+        raise InvalidRequest(
+            f"{path}.type: `{tool.type}` is a server tool, which this server does not run; "
+            "define a custom tool with an input_schema instead"
+        )
+    if not TOOL_NAME.match(tool.name):
+        raise InvalidRequest(
+            f"{path}.name: `{tool.name}` must be 1-128 letters, digits, `_` or `-`"
+        )
+    schema = tool.input_schema
+    if schema is None:
+        raise InvalidRequest(f"{path}.input_schema: a custom tool needs an input_schema")
+    if schema.get("type") != "object":
+        raise InvalidRequest(
+            f'{path}.input_schema.type: a tool\'s input is an object; set `"type": "object"`'
+        )
+    if (problem := _schema_error(schema)) is not None:
+        raise InvalidRequest(f"{path}.input_schema: not a valid JSON Schema: {problem}")
+    return ToolSpec(
+        name=tool.name,
+        description=tool.description or "",
+        input_schema=schema,
+        strict=bool(tool.strict),
+        deferred=bool(tool.defer_loading),
+    )
+
+
+def read_tools(tools: Sequence[Tool] | None) -> tuple[ToolSpec, ...]:
+    specs: list[ToolSpec] = []
+    seen: set[str] = set()
+    for index, tool in enumerate(tools or ()):
+        spec = _read_tool(tool, index)
+        if spec.name in seen:
+            raise InvalidRequest(f"tools.{index}.name: `{spec.name}` is defined twice")
+        seen.add(spec.name)
+        specs.append(spec)
+    return tuple(specs)
+
+
+def read_tool_policy(request: CountTokensRequest, tools: Sequence[ToolSpec]) -> ToolPolicy:
+    choice = request.tool_choice
+    if choice is None:
+        return ToolPolicy("auto", parallel=True) if tools else NO_TOOLS
+    parallel = not getattr(choice, "disable_parallel_tool_use", False)
+    if choice.type == "none":
+        return ToolPolicy("none", parallel=False)
+    if not tools:
+        raise InvalidRequest(f"tool_choice: `{choice.type}` needs at least one tool in `tools`")
+    if choice.type == "tool":
+        if choice.name not in {tool.name for tool in tools}:
+            raise InvalidRequest(
+                f"tool_choice.name: `{choice.name}` is not one of the tools in `tools`"
+            )
+        return ToolPolicy("tool", parallel, choice.name)
+    return ToolPolicy(choice.type, parallel)
+
+
+def visible_tools(
+    tools: Sequence[ToolSpec], references: Sequence[str], forced_name: str | None = None
+) -> tuple[ToolSpec, ...]:
+    """The tools the model is shown: all but deferred ones that no tool_reference has loaded
+    (and that tool_choice does not name)."""
+    loaded = {*references, forced_name}
+    return tuple(tool for tool in tools if not tool.deferred or tool.name in loaded)
