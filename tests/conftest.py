@@ -72,7 +72,7 @@ def start_server(
     so the server generates one (and `Server.api_key` is empty)."""
     port = free_port()
     log_path = tmp / f"{name}.log"
-    env = {**os.environ, **(env or {})}
+    env = {"ANTIPHON_DATA_DIR": str(tmp / f"{name}-data"), **os.environ, **(env or {})}
     env.pop("ANTIPHON_API_KEY", None)
     if api_key is not None:
         env["ANTIPHON_API_KEY"] = api_key

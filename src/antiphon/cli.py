@@ -19,6 +19,7 @@ from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
+from antiphon.services.thinking_seal import ThinkingSeal, load_or_create_secret, secret_from_text
 
 app = typer.Typer(help="antiphon: a self-hosted Claude API over open-weight models.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)  # never break keys or paths across lines
@@ -99,6 +100,8 @@ def serve(
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help=HELP["strict"])] = None,
     ping_interval: Annotated[Optional[float], typer.Option(help=HELP["ping_interval"])] = None,
     log_level: Annotated[Optional[str], typer.Option(help=HELP["log_level"])] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help=HELP["data_dir"])] = None,
+    secret: Annotated[Optional[str], typer.Option(help=HELP["secret"])] = None,
     config: Annotated[
         Optional[Path], typer.Option(help="TOML file with settings (also ANTIPHON_CONFIG).")
     ] = None,
@@ -109,10 +112,12 @@ def serve(
         "alias": tuple(alias) if alias else None, "api_key": api_key, "ctx": ctx,
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
         "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
+        "data_dir": data_dir, "secret": secret,
     }
     try:
         settings = load_settings(flags, config)
         sources = resolve_sources(settings.model)
+        seal = ThinkingSeal(server_secret(settings))
     except (SettingsError, ModelSourceError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
@@ -134,9 +139,16 @@ def serve(
     from antiphon.http.app import create_app
 
     uvicorn.run(
-        create_app(settings, registry, api_key), host=settings.host, port=settings.port,
+        create_app(settings, registry, api_key, seal), host=settings.host, port=settings.port,
         log_level=settings.log_level, timeout_graceful_shutdown=5,
     )
+
+
+def server_secret(settings: Settings) -> bytes:
+    """The configured secret, or the one generated on first start and kept in the data dir."""
+    if settings.secret is not None:
+        return secret_from_text(settings.secret)
+    return load_or_create_secret(settings.data_dir / "secret")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,11 @@ ENV_PREFIX = "ANTIPHON_"
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "antiphon"
+
+
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message says which and why."""
 
@@ -63,6 +68,15 @@ class Settings(BaseModel):
         10.0, gt=0, description="Seconds of silence after which a stream sends `ping`."
     )
     log_level: LogLevel = Field("info", description="Log verbosity.")
+    data_dir: Path = Field(
+        default_factory=lambda: _default_data_dir(),
+        description="Directory for the server's own state (the thinking-signature secret).",
+    )
+    secret: str | None = Field(
+        None,
+        description="Secret (16+ characters) that signs thinking blocks; give replicas the "
+        "same one. None: generated once and kept in DATA_DIR/secret.",
+    )
 
     @field_validator("model", "alias", mode="before")
     @classmethod
@@ -87,6 +101,8 @@ def settings_help() -> dict[str, str]:
     described: dict[str, str] = {}
     for name, field in Settings.model_fields.items():
         default = field.default
+        if field.default_factory is not None:
+            default = "$XDG_DATA_HOME/antiphon or ~/.local/share/antiphon"
         if isinstance(default, tuple):
             default = ", ".join(default) or None
         if isinstance(default, bool):

@@ -168,7 +168,7 @@ def test_sdk_error_classes(server: Server, client: anthropic.Anthropic) -> None:
         client.messages.create(model="gpt-4", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     with pytest.raises(anthropic.NotFoundError):
         client.models.retrieve("gpt-4")
-    with pytest.raises(anthropic.BadRequestError, match="not supported by model"):
+    with pytest.raises(anthropic.BadRequestError, match="does not support images"):
         client.messages.create(
             model="smollm2-135m-instruct", max_tokens=5,
             messages=[{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "http://x/y.png"}}]}],

@@ -27,6 +27,7 @@ from antiphon.http.routes.models import get_model, list_models
 from antiphon.services.completions import CompletionsService
 from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
+from antiphon.services.thinking_seal import ThinkingSeal
 
 # One organisation per installation; stable across restarts so clients can log it.
 ORGANIZATION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "antiphon:organization:default"))
@@ -69,7 +70,9 @@ async def _on_bug(request: Request, error: Exception) -> Response:
     return error_response(error, _request_id(request))
 
 
-def create_app(settings: Settings, registry: ModelRegistry, api_key: str) -> ASGIApp:
+def create_app(
+    settings: Settings, registry: ModelRegistry, api_key: str, seal: ThinkingSeal
+) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
@@ -88,6 +91,6 @@ def create_app(settings: Settings, registry: ModelRegistry, api_key: str) -> ASG
     )
     app.state.settings = settings
     app.state.registry = registry
-    app.state.messages = MessagesService(registry, strict=settings.strict)
+    app.state.messages = MessagesService(registry, seal, strict=settings.strict)
     app.state.completions = CompletionsService(registry, strict=settings.strict)
     return ProtocolEdge(app, KeyChecker(api_key), ORGANIZATION_ID)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from antiphon.engine.base import GenerationRequest, Prompt, SamplingParams
+from antiphon.engine.base import GenerationRequest, Grammar, Prompt, SamplingParams, ThinkingControl
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import InvalidRequest
 from antiphon.ids import request_id as new_request_id
@@ -31,6 +31,8 @@ class GenerationOptions:
     top_p: float | None = None
     seed: int | None = None
     max_tokens_field: str = "max_tokens"  # the request's name for it, for error messages
+    grammar: Grammar | None = None
+    thinking: ThinkingControl | None = None
 
 
 @dataclass
@@ -109,5 +111,7 @@ async def start_generation(
         max_new_tokens=max_new_tokens,
         sampling=sampling,
         stop_sequences=options.stop_sequences,
+        grammar=options.grammar,
+        thinking=options.thinking,
     )
     return Generation(model, len(tokens), max_new_tokens, model.engine.generate(request))

@@ -4,31 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
-from antiphon.chat.conversation import build_conversation
-from antiphon.chat.prompt import render_prompt
-from antiphon.engine.base import Finished, FinishReason, Prompt, TextChunk
+from antiphon.engine.base import Finished, FinishReason, TextChunk
 from antiphon.ids import message_id
 from antiphon.protocol.messages import (
     CountTokensRequest,
     Message,
     MessagesRequest,
-    OutputTextBlock,
     StopReason,
     TokenCount,
     Usage,
 )
 from antiphon.protocol.streaming import (
-    ContentBlockDelta,
-    ContentBlockStart,
-    ContentBlockStop,
     DeltaUsage,
     MessageDelta,
     MessageDeltaBody,
     MessageStart,
     MessageStop,
     StreamEvent,
-    TextDelta,
 )
 from antiphon.services.generation import (
     Generation,
@@ -36,7 +30,10 @@ from antiphon.services.generation import (
     start_generation,
     validate_stop_sequences,
 )
-from antiphon.services.models import ModelRegistry, ServedModel
+from antiphon.services.message_plan import MessagePlan, check_request, plan_message
+from antiphon.services.models import ModelRegistry
+from antiphon.services.response_builder import ResponseBuilder
+from antiphon.services.thinking_seal import ThinkingSeal
 
 _STOP_REASONS: dict[FinishReason, StopReason] = {
     "end_turn": "end_turn",
@@ -46,55 +43,89 @@ _STOP_REASONS: dict[FinishReason, StopReason] = {
 }
 
 
-def _render(model: ServedModel, request: CountTokensRequest) -> Prompt:
-    return render_prompt(model.template, build_conversation(request, model.card.id))
+@dataclass
+class MessageGeneration:
+    """A queued generation and what is needed to turn its text into content blocks."""
+
+    generation: Generation
+    plan: MessagePlan
+
+    async def close(self) -> None:
+        await self.generation.close()
+
+
+def _stop(plan: MessagePlan, finished: Finished, tool_calls: int) -> tuple[StopReason, str | None]:
+    sequence = finished.stop_sequence
+    if finished.reason == "stop_sequence" and sequence in plan.hidden_stops:
+        return "end_turn", None  # our own stop (a call under tool_choice none): not the client's
+    if tool_calls and finished.reason in ("end_turn", "stop_sequence"):
+        return "tool_use", None
+    return _STOP_REASONS[finished.reason], sequence
 
 
 class MessagesService:
-    def __init__(self, registry: ModelRegistry, strict: bool) -> None:
+    def __init__(self, registry: ModelRegistry, seal: ThinkingSeal, strict: bool) -> None:
         self._registry = registry
+        self._seal = seal
         self._strict = strict
 
     async def count_tokens(self, request: CountTokensRequest) -> TokenCount:
         model = self._registry.for_request(request.model)
-        tokens = await asyncio.to_thread(model.engine.tokenize, _render(model, request))
-        return TokenCount(input_tokens=len(tokens))
+        check_request(request, model)  # cheap refusals before any work in a thread
 
-    async def start(self, request: MessagesRequest) -> Generation:
+        def count() -> int:
+            return len(model.engine.tokenize(plan_message(request, model, self._seal).prompt))
+
+        return TokenCount(input_tokens=await asyncio.to_thread(count))
+
+    async def start(self, request: MessagesRequest) -> MessageGeneration:
         """Validate, render, tokenize and queue; every refusal happens here."""
         model = self._registry.for_request(request.model)
+        check_request(request, model)
+        stops = validate_stop_sequences(request.stop_sequences)
+        plan = await asyncio.to_thread(plan_message, request, model, self._seal)
         options = GenerationOptions(
             max_tokens=request.max_tokens,
-            stop_sequences=validate_stop_sequences(request.stop_sequences),
+            stop_sequences=stops + plan.hidden_stops,
             temperature=request.temperature,
             top_k=request.top_k,
             top_p=request.top_p,
             seed=request.seed,
+            grammar=plan.grammar,
+            thinking=plan.thinking,
         )
-        return await start_generation(model, _render(model, request), options, self._strict)
+        generation = await start_generation(model, plan.prompt, options, self._strict)
+        return MessageGeneration(generation, plan)
 
-    async def create(self, generation: Generation) -> Message:
-        parts: list[str] = []
-        finished = Finished("max_tokens", 0)
-        if generation.stream is not None:
-            async with generation.stream as stream:
-                async for event in stream:
-                    if isinstance(event, TextChunk):
-                        parts.append(event.text)
-                    else:
-                        finished = event
-        text = "".join(parts)
-        return Message(
-            id=message_id(),
-            model=generation.model.card.id,
-            content=[OutputTextBlock(text=text)] if text else [],
-            stop_reason=_STOP_REASONS[finished.reason],
-            stop_sequence=finished.stop_sequence,
-            usage=Usage(input_tokens=generation.prompt_tokens, output_tokens=finished.output_tokens),
+    async def create(self, started: MessageGeneration) -> Message:
+        builder = ResponseBuilder(self._seal, started.plan.display)
+        message: Message | None = None
+        delta: MessageDelta | None = None
+        async for event in self._events(started, builder):
+            if isinstance(event, MessageStart):
+                message = event.message
+            elif isinstance(event, MessageDelta):
+                delta = event
+        assert message is not None and delta is not None
+        usage = message.usage.model_copy(update={"output_tokens": delta.usage.output_tokens})
+        return message.model_copy(
+            update={
+                "content": builder.blocks,
+                "stop_reason": delta.delta.stop_reason,
+                "stop_sequence": delta.delta.stop_sequence,
+                "usage": usage,
+            }
         )
 
-    async def events(self, generation: Generation) -> AsyncIterator[StreamEvent]:
+    def events(self, started: MessageGeneration) -> AsyncIterator[StreamEvent]:
         """The API's event sequence; an engine failure surfaces as an exception mid-way."""
+        return self._events(started, ResponseBuilder(self._seal, started.plan.display))
+
+    async def _events(
+        self, started: MessageGeneration, builder: ResponseBuilder
+    ) -> AsyncIterator[StreamEvent]:
+        generation, plan = started.generation, started.plan
+        usage = Usage(input_tokens=generation.prompt_tokens, output_tokens=0)
         yield MessageStart(
             message=Message(
                 id=message_id(),
@@ -102,27 +133,28 @@ class MessagesService:
                 content=[],
                 stop_reason=None,
                 stop_sequence=None,
-                usage=Usage(input_tokens=generation.prompt_tokens, output_tokens=0),
+                usage=usage,
             )
         )
-        block_open = False
+        parser = plan.output_parser()
         finished = Finished("max_tokens", 0)
         if generation.stream is not None:
             async with generation.stream as stream:
                 async for event in stream:
-                    if isinstance(event, Finished):
+                    if isinstance(event, TextChunk):
+                        for parsed in parser.feed(event.text):
+                            for out in builder.on_event(parsed):
+                                yield out
+                    else:
                         finished = event
-                        continue
-                    if not block_open:
-                        block_open = True
-                        yield ContentBlockStart(index=0, content_block=OutputTextBlock(text=""))
-                    yield ContentBlockDelta(index=0, delta=TextDelta(text=event.text))
-        if block_open:
-            yield ContentBlockStop(index=0)
+        for parsed in parser.finish():
+            for out in builder.on_event(parsed):
+                yield out
+        for out in builder.close():
+            yield out
+        stop_reason, stop_sequence = _stop(plan, finished, builder.tool_calls)
         yield MessageDelta(
-            delta=MessageDeltaBody(
-                stop_reason=_STOP_REASONS[finished.reason], stop_sequence=finished.stop_sequence
-            ),
+            delta=MessageDeltaBody(stop_reason=stop_reason, stop_sequence=stop_sequence),
             usage=DeltaUsage(
                 input_tokens=generation.prompt_tokens, output_tokens=finished.output_tokens
             ),

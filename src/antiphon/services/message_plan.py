@@ -1,0 +1,155 @@
+"""A Messages request → everything generation needs: the prompt, the grammar the answer
+must follow, the thinking section, and how to read the output back.
+
+`check_request` holds the refusals that need no rendering (cheap, on the event loop);
+`plan_message` renders (documents, signatures, the template) and runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from antiphon.chat.constraints import answer_grammar, check_enforceable, check_strict_tools
+from antiphon.chat.conversation import build_conversation
+from antiphon.chat.output_parser import OutputParser
+from antiphon.chat.prompt import PromptLayout, render_prompt
+from antiphon.chat.thinking_tags import THINK_CLOSE, THINK_OPEN, ThinkingSplitter
+from antiphon.chat.tool_calls.generic import GenericToolFormat
+from antiphon.chat.tool_calls.hermes import HermesToolFormat, template_knows_tools
+from antiphon.chat.tool_calls.tagged_parser import TaggedCallParser
+from antiphon.chat.tool_specs import (
+    ToolPolicy,
+    ToolSpec,
+    read_tool_policy,
+    read_tools,
+    visible_tools,
+)
+from antiphon.engine.base import Grammar, Prompt, ThinkingControl
+from antiphon.errors import InvalidRequest
+from antiphon.protocol.content import RedactedThinkingBlock, ThinkingBlock
+from antiphon.protocol.messages import CountTokensRequest, MessagesRequest
+from antiphon.services.models import ServedModel
+from antiphon.services.response_builder import ThinkingDisplay
+from antiphon.services.thinking_seal import InvalidThinking, ThinkingSeal
+
+MIN_THINKING_BUDGET = 1024
+# Models that do not reason in tags on their own are asked to, and their answer is opened
+# with the tag, so that they think first.
+THINKING_NOTE = (
+    "Think before you answer: reason step by step between <think> and </think>, "
+    "then write your answer after </think>."
+)
+
+
+@dataclass(frozen=True)
+class MessagePlan:
+    prompt: Prompt
+    grammar: Grammar | None
+    thinking: ThinkingControl | None
+    display: ThinkingDisplay
+    policy: ToolPolicy
+    tools_shown: bool
+    hidden_stops: tuple[str, ...]  # stop sequences of our own, reported as end_turn
+
+    def output_parser(self) -> OutputParser:
+        splitter = ThinkingSplitter() if self.thinking is not None else None
+        calls = TaggedCallParser() if self.tools_shown and self.policy.mode != "none" else None
+        return OutputParser(splitter, calls)
+
+
+def _reasons_natively(model: ServedModel) -> bool:
+    return THINK_OPEN in model.template.source
+
+
+def _thinking_budget(request: CountTokensRequest, model: ServedModel) -> tuple[bool, int | None]:
+    """Whether the answer opens with a thinking section, and its budget."""
+    thinking = request.thinking
+    if thinking is None or thinking.type == "disabled":
+        return False, None
+    if thinking.type == "adaptive":  # the model decides: those that reason in tags do
+        return _reasons_natively(model), None
+    if thinking.budget_tokens < MIN_THINKING_BUDGET:
+        raise InvalidRequest(
+            f"thinking.budget_tokens: must be at least {MIN_THINKING_BUDGET}, "
+            f"got {thinking.budget_tokens}"
+        )
+    if isinstance(request, MessagesRequest) and thinking.budget_tokens >= request.max_tokens:
+        raise InvalidRequest(
+            f"thinking.budget_tokens: must be less than max_tokens ({request.max_tokens}), "
+            f"got {thinking.budget_tokens}"
+        )
+    return True, thinking.budget_tokens
+
+
+def _display(request: CountTokensRequest) -> ThinkingDisplay:
+    thinking = request.thinking
+    display = getattr(thinking, "display", None)
+    return "omitted" if display == "omitted" else "summarized"
+
+
+def check_request(
+    request: CountTokensRequest, model: ServedModel
+) -> tuple[tuple[ToolSpec, ...], ToolPolicy, bool, int | None]:
+    """Refusals that need no rendering: tools, tool_choice, thinking and their combinations."""
+    tools = read_tools(request.tools)
+    policy = read_tool_policy(request, tools)
+    thinking, budget = _thinking_budget(request, model)
+    if thinking and policy.must_call:
+        raise InvalidRequest(
+            "thinking: Thinking may not be enabled when tool_choice forces tool use; "
+            'use tool_choice {"type": "auto"} or disable thinking'
+        )
+    output_format = request.output_config.format if request.output_config else None
+    if output_format is not None:
+        check_enforceable(output_format.schema_, "output_config.format.schema")
+    check_strict_tools(tools, tools)
+    final = request.messages[-1]
+    constrained = thinking or policy.must_call or output_format is not None
+    if final.role == "assistant" and constrained:
+        raise InvalidRequest(
+            f"messages.{len(request.messages) - 1}: a final assistant message (prefill) cannot "
+            "be combined with thinking, a forced tool_choice or output_config.format"
+        )
+    return tools, policy, thinking, budget
+
+
+def plan_message(request: CountTokensRequest, model: ServedModel, seal: ThinkingSeal) -> MessagePlan:
+    tools, policy, thinking, budget = check_request(request, model)
+
+    def open_thinking(block: ThinkingBlock | RedactedThinkingBlock, path: str) -> str:
+        try:
+            if isinstance(block, ThinkingBlock):
+                return seal.verify(block.thinking, block.signature)
+            return seal.unredact(block.data)
+        except InvalidThinking as error:
+            raise error.at(path) from None
+
+    conversation = build_conversation(request, model.card.id, open_thinking)
+    shown = visible_tools(tools, conversation.tool_references, policy.forced_name)
+    source = model.template.source
+    tool_format = HermesToolFormat() if template_knows_tools(source) else GenericToolFormat()
+    native = _reasons_natively(model)
+    layout = PromptLayout(
+        tools=shown,
+        tool_format=tool_format,
+        generation_suffix=f"{THINK_OPEN}\n" if thinking else "",
+        system_notes=(THINKING_NOTE,) if thinking and not native else (),
+        variables=(("enable_thinking", thinking),) if native else (),
+    )
+    output_format = request.output_config.format if request.output_config else None
+    grammar = answer_grammar(
+        tool_format, shown, policy, output_format.schema_ if output_format else None
+    )
+    control = None
+    if thinking:
+        control = ThinkingControl(THINK_CLOSE, f"\n{THINK_CLOSE}\n\n", budget)
+    hidden = (tool_format.open_tag,) if shown and policy.mode == "none" else ()
+    return MessagePlan(
+        prompt=render_prompt(model.template, conversation, layout),
+        grammar=grammar,
+        thinking=control,
+        display=_display(request),
+        policy=policy,
+        tools_shown=bool(shown),
+        hidden_stops=hidden,
+    )
