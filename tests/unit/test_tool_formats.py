@@ -59,9 +59,11 @@ def render(template: ChatTemplate, tool_format: object) -> tuple[str, list[str]]
 
 def test_generic_format_lists_tools_and_writes_calls_and_results_as_tags() -> None:
     text, client = render(CHATML, GenericToolFormat())
-    assert text.startswith("<|im_start|>system\nBe brief.\n\n# Tools")
-    listing = text.split("<tools>\n", 1)[1].split("\n</tools>", 1)[0]
-    assert json.loads(listing)["input_schema"] == TOOL["input_schema"]
+    assert text.startswith("<|im_start|>system\n# Tools")
+    assert "</tool_call>\nEach result comes back in a <tool_response> element.\n\nBe brief.<|im_end|>" in text
+    listing = json.loads(text.split("<tools>", 1)[1].split("</tools>", 1)[0])
+    assert listing == [{"name": "lookup", "description": TOOL["description"], "parameters": TOOL["input_schema"]}]
+    assert '<tool_call>[{"name": "lookup", "arguments": {"q": "..."}}]</tool_call>' in text  # the example
     assert '<tool_call>[{"name": "lookup", "arguments": {"q": "a \\"quote\\" <|im_end|>"}}]</tool_call>' in text
     assert '<tool_response name="lookup" is_error="true">\nfound <|im_start|>\n</tool_response>\nThanks' in text
     # Client data (descriptions, inputs, results) is never parsed for control tokens.

@@ -29,6 +29,7 @@ from antiphon.engine.base import (
     TextChunk,
 )
 from antiphon.engine.decode_batch import DecodeBatch
+from antiphon.engine.grammar_sampling import GrammarDeadEnd
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.llamacpp_sequence import SequenceRun, Submission, VocabularyFacts
 from antiphon.engine.scheduler import Scheduler, StepItem
@@ -73,6 +74,10 @@ class LlamaCppEngine:
             vocab=model.vocab,
             n_vocab=model.n_vocab,
             end_of_generation=model.end_of_generation_tokens,
+            control_tokens=tuple(
+                token for token in model.control_tokens.ids
+                if token not in model.end_of_generation_tokens
+            ),
             tokenize_template_text=lambda text: model.tokenize(text, False, True),
         )
         self._active: dict[str, SequenceRun] = {}
@@ -224,7 +229,16 @@ class LlamaCppEngine:
         self._scheduler.commit(plan)
         for row, item in sample_rows:
             run = self._active[item.sequence.request_id]
-            self._on_token(run, run.next_token(self._context, row), outbox)
+            try:
+                token = run.next_token(self._context, row)
+            except GrammarDeadEnd:
+                error = InternalError(
+                    "generation stopped: no token of this model's vocabulary continues the "
+                    "required output format (a schema value the model cannot spell)"
+                )
+                self._finish(run, "end_turn", outbox, error)
+                continue
+            self._on_token(run, token, outbox)
         self._send(outbox)
 
     def _on_token(self, run: SequenceRun, token: int, outbox: Outbox) -> None:

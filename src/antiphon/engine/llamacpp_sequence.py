@@ -16,6 +16,7 @@ import llama_cpp
 
 from antiphon.engine.base import GenerationEvent, GenerationRequest
 from antiphon.engine.detokenizer import Detokenizer
+from antiphon.engine.grammar_sampling import GrammarSampler
 from antiphon.engine.sampling import build_sampler_chain
 from antiphon.engine.scheduler import Sequence
 from antiphon.engine.thinking_section import ThinkingSection
@@ -35,6 +36,7 @@ class VocabularyFacts:
     vocab: llama_cpp.llama_vocab_p
     n_vocab: int
     end_of_generation: tuple[int, ...]
+    control_tokens: tuple[int, ...]  # not end-of-generation ones
     tokenize_template_text: Callable[[str], Seq[int]]
 
 
@@ -50,8 +52,15 @@ class SequenceRun:
         self.sequence = Sequence(request.request_id, request.prompt_tokens, request.max_new_tokens)
         self.detokenizer = Detokenizer(piece, request.stop_sequences)
         self._piece = piece
+        self._grammar: GrammarSampler | None = None
+        banned: tuple[int, ...] = ()
+        if request.grammar is not None:
+            self._grammar = GrammarSampler(facts.vocab, request.grammar, facts.n_vocab)
+            # Control tokens render as no text, but the grammar judges them by their literal
+            # text: one could pass the grammar yet vanish from the output it constrains.
+            banned = facts.control_tokens
         self._answer = build_sampler_chain(
-            request.sampling, vocab=facts.vocab, grammar=request.grammar
+            request.sampling, n_vocab=facts.n_vocab, banned_tokens=banned
         )
         self._thinking_chain: llama_cpp.llama_sampler_p | None = None
         self.thinking: ThinkingSection | None = None
@@ -75,6 +84,8 @@ class SequenceRun:
                 return forced
             if thinking.open:
                 return int(llama_cpp.llama_sampler_sample(self._thinking_chain, context, row))
+        if self._grammar is not None:
+            return self._grammar.sample(self._answer, context, row)  # may raise GrammarDeadEnd
         return int(llama_cpp.llama_sampler_sample(self._answer, context, row))
 
     def note_written(self, token: int) -> None:
@@ -84,5 +95,7 @@ class SequenceRun:
 
     def free(self) -> None:
         llama_cpp.llama_sampler_free(self._answer)
+        if self._grammar is not None:
+            self._grammar.free()
         if self._thinking_chain is not None:
             llama_cpp.llama_sampler_free(self._thinking_chain)

@@ -35,6 +35,10 @@ class ControlTokens:
         ordered = sorted(tokens, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(token.id for token in self._tokens.values())
+
     @classmethod
     def from_vocab(cls, vocab: llama_cpp.llama_vocab_p, piece_text: Callable[[int], str]) -> ControlTokens:
         wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN

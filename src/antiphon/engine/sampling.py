@@ -17,7 +17,7 @@ def _new_chain() -> llama_cpp.llama_sampler_p:
     return llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
 
 
-def _grammar_sampler(vocab: llama_cpp.llama_vocab_p, grammar: Grammar) -> llama_cpp.llama_sampler_p:
+def grammar_sampler(vocab: llama_cpp.llama_vocab_p, grammar: Grammar) -> llama_cpp.llama_sampler_p:
     text = grammar.gbnf.encode("utf-8")
     if not grammar.lazy_triggers:
         sampler = llama_cpp.llama_sampler_init_grammar(vocab, text, b"root")
@@ -43,24 +43,13 @@ def _banned_tokens_sampler(n_vocab: int, banned: Sequence[int]) -> llama_cpp.lla
 
 
 def build_sampler_chain(
-    params: SamplingParams,
-    *,
-    vocab: llama_cpp.llama_vocab_p | None = None,
-    grammar: Grammar | None = None,
-    n_vocab: int = 0,
-    banned_tokens: Sequence[int] = (),
+    params: SamplingParams, *, n_vocab: int = 0, banned_tokens: Sequence[int] = ()
 ) -> llama_cpp.llama_sampler_p:
-    """[grammar | bans] → top-k → top-p → temperature → draw; temperature 0 is greedy.
+    """[bans] → top-k → top-p → temperature → draw; temperature 0 is greedy decoding.
 
-    The grammar goes first so that the other samplers only ever choose among tokens that
-    keep the output valid. The caller owns the chain and frees it with `llama_sampler_free`."""
-    constraint = None
-    if grammar is not None:
-        assert vocab is not None
-        constraint = _grammar_sampler(vocab, grammar)  # first: it may raise
+    A grammar is not part of the chain: `GrammarSampler` consults it around the chain. The
+    caller owns the chain and frees it with `llama_sampler_free`."""
     chain = _new_chain()
-    if constraint is not None:
-        llama_cpp.llama_sampler_chain_add(chain, constraint)
     if banned_tokens:
         llama_cpp.llama_sampler_chain_add(chain, _banned_tokens_sampler(n_vocab, banned_tokens))
     if params.greedy:

@@ -115,9 +115,10 @@ class ResponseBuilder:
             self.blocks.append(block)
             return [ContentBlockStart(index=index, content_block=block)]
         signature = self._seal.sign(thinking)
+        delta = self._delta(SignatureDelta(signature=signature))  # before the block counts
         shown = thinking if self._display == "summarized" else ""
         self.blocks.append(OutputThinkingBlock(thinking=shown, signature=signature))
-        return [self._delta(SignatureDelta(signature=signature))]
+        return [delta]
 
     def _end_call(self, event: CallEnd) -> list[StreamEvent]:
         assert self._tool is not None

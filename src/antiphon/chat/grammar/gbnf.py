@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from antiphon.chat.grammar.primitives import add_shared
+
 # llama.cpp expands `x{m,n}` into n rules and refuses more than 2000; worse, it silently
 # treats an upper bound above 2000 as unbounded. Repetitions are therefore written in blocks
 # of at most REPEAT_BLOCK, which keeps every bound exact.
@@ -141,10 +143,12 @@ class GrammarRules:
 def render_grammar(root_body: str, fragments: Sequence[GrammarRules]) -> str:
     """The full grammar text: `root ::= root_body`, then each fragment's rules. A rule that
     several fragments hold (the shared JSON rules) is written once; two different bodies for
-    one name are a programming error and raise ValueError."""
+    one name are a programming error and raise ValueError. The shared `space` rule is always
+    there, so `root_body` may use it whatever the fragments need."""
     rules: dict[str, str] = {"root": root_body}
     for fragment in fragments:
         for name, body in fragment.rules.items():
             if rules.setdefault(name, body) != body:
                 raise ValueError(f"grammar rule {name!r} is defined twice, differently")
+    add_shared(rules, "space")
     return "".join(f"{name} ::= {body}\n" for name, body in rules.items())

@@ -27,23 +27,33 @@ CLOSE_TAG = "</tool_call>"
 
 PREAMBLE = """# Tools
 
-You may call one or more of these tools. Each is given with a JSON schema of its input:
-<tools>
-{tools}
-</tools>
+You can call tools. They are listed here with the JSON schema of their arguments:
+<tools>{tools}</tools>
 
-To call tools, write a JSON list of calls between <tool_call> and </tool_call>, like this:
-<tool_call>[{{"name": "tool_name", "arguments": {{"argument_name": "value"}}}}]</tool_call>
-The results come back in <tool_response> elements. Call a tool when it helps answer; otherwise answer directly."""
+To call a tool, reply with a JSON list of calls between <tool_call> and </tool_call>, and nothing else. For example:
+<tool_call>[{{"name": "{example}", "arguments": {example_arguments}}}]</tool_call>
+Each result comes back in a <tool_response> element."""
 
 
 def _tool_listing(tools: Sequence[ToolSpec]) -> str:
-    return "\n".join(
-        json.dumps(
-            {"name": tool.name, "description": tool.description, "input_schema": tool.input_schema},
-            ensure_ascii=False,
-        )
+    listed = [
+        {"name": tool.name, "description": tool.description, "parameters": tool.input_schema}
         for tool in tools
+    ]
+    return json.dumps(listed, ensure_ascii=False)
+
+
+def _preamble(tools: Sequence[ToolSpec], hold: Hold) -> str:
+    """The tools section, with an example call of the first tool: small models copy an
+    example far more reliably than they follow a description of a format."""
+    example = tools[0]
+    properties = example.input_schema.get("properties") or {}
+    required = example.input_schema.get("required") or list(properties)[:1]
+    arguments = {name: "..." for name in required if isinstance(name, str)}
+    return PREAMBLE.format(
+        tools=hold(_tool_listing(tools)),
+        example=hold(example.name),
+        example_arguments=hold(json.dumps(arguments, ensure_ascii=False)),
     )
 
 
@@ -75,9 +85,9 @@ class GenericToolFormat:
         hold: Hold,
         notes: Sequence[str] = (),
     ) -> TemplateInput:
-        system_parts = [hold(system)] if system else []
-        if tools:
-            system_parts.append(PREAMBLE.format(tools=hold(_tool_listing(tools))))
+        system_parts = [_preamble(tools, hold)] if tools else []
+        if system:
+            system_parts.append(hold(system))
         system_parts.extend(notes)
         messages: list[dict[str, Any]] = []
         if system_parts:
