@@ -100,6 +100,9 @@ def serve(
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help=HELP["strict"])] = None,
     ping_interval: Annotated[Optional[float], typer.Option(help=HELP["ping_interval"])] = None,
     log_level: Annotated[Optional[str], typer.Option(help=HELP["log_level"])] = None,
+    redact_thinking: Annotated[
+        Optional[bool], typer.Option("--redact-thinking/--no-redact-thinking", help=HELP["redact_thinking"])
+    ] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help=HELP["data_dir"])] = None,
     secret: Annotated[Optional[str], typer.Option(help=HELP["secret"])] = None,
     config: Annotated[
@@ -112,7 +115,7 @@ def serve(
         "alias": tuple(alias) if alias else None, "api_key": api_key, "ctx": ctx,
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
         "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
-        "data_dir": data_dir, "secret": secret,
+        "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
     }
     try:
         settings = load_settings(flags, config)

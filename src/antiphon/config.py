@@ -68,6 +68,11 @@ class Settings(BaseModel):
         10.0, gt=0, description="Seconds of silence after which a stream sends `ping`."
     )
     log_level: LogLevel = Field("info", description="Log verbosity.")
+    redact_thinking: bool = Field(
+        False,
+        description="Return thinking only as redacted_thinking blocks (encrypted; clients "
+        "can send them back, nobody can read them).",
+    )
     data_dir: Path = Field(
         default_factory=lambda: _default_data_dir(),
         description="Directory for the server's own state (the thinking-signature secret).",

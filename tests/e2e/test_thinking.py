@@ -131,3 +131,19 @@ def test_streamed_thinking_ends_with_one_signature_delta_before_its_stop(server:
     assert {d["type"] for d in deltas[:-1]} == {"thinking_delta"}
     assert deltas[-1]["type"] == "signature_delta" and deltas[-1]["signature"]
     assert block[-1]["type"] == "content_block_stop"
+
+
+def test_redacted_thinking_sealed_with_the_server_secret_is_taken_back(server: Server) -> None:
+    """A replica sharing the secret could have produced it: the test seals with the secret the
+    server keeps in its data directory (started by conftest in the log's folder)."""
+    from antiphon.services.thinking_seal import ThinkingSeal, load_or_create_secret
+
+    secret = load_or_create_secret(server.log_path.parent / "main-data" / "secret")
+    data = ThinkingSeal(secret).redact("6 times 7 is 42.")
+    url, headers = f"{server.base_url}/v1/messages", server.headers()
+    block = {"type": "redacted_thinking", "data": data}
+    assert httpx.post(url, json=follow_up(block, "42"), headers=headers, timeout=60).status_code == 200
+    tampered = {"type": "redacted_thinking", "data": data[:-6] + ("AAAAAA" if not data.endswith("AAAAAA") else "BBBBBB")}
+    response = httpx.post(url, json=follow_up(tampered, "42"), headers=headers, timeout=60)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("messages.1.content.0.data")

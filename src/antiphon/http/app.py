@@ -91,6 +91,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.registry = registry
-    app.state.messages = MessagesService(registry, seal, strict=settings.strict)
+    app.state.messages = MessagesService(
+        registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking
+    )
     app.state.completions = CompletionsService(registry, strict=settings.strict)
     return ProtocolEdge(app, KeyChecker(api_key), ORGANIZATION_ID)

@@ -64,10 +64,13 @@ def _stop(plan: MessagePlan, finished: Finished, tool_calls: int) -> tuple[StopR
 
 
 class MessagesService:
-    def __init__(self, registry: ModelRegistry, seal: ThinkingSeal, strict: bool) -> None:
+    def __init__(
+        self, registry: ModelRegistry, seal: ThinkingSeal, strict: bool, redact_thinking: bool = False
+    ) -> None:
         self._registry = registry
         self._seal = seal
         self._strict = strict
+        self._redact = redact_thinking
 
     async def count_tokens(self, request: CountTokensRequest) -> TokenCount:
         model = self._registry.for_request(request.model)
@@ -98,7 +101,7 @@ class MessagesService:
         return MessageGeneration(generation, plan)
 
     async def create(self, started: MessageGeneration) -> Message:
-        builder = ResponseBuilder(self._seal, started.plan.display)
+        builder = self._builder(started.plan)
         message: Message | None = None
         delta: MessageDelta | None = None
         async for event in self._events(started, builder):
@@ -119,7 +122,10 @@ class MessagesService:
 
     def events(self, started: MessageGeneration) -> AsyncIterator[StreamEvent]:
         """The API's event sequence; an engine failure surfaces as an exception mid-way."""
-        return self._events(started, ResponseBuilder(self._seal, started.plan.display))
+        return self._events(started, self._builder(started.plan))
+
+    def _builder(self, plan: MessagePlan) -> ResponseBuilder:
+        return ResponseBuilder(self._seal, "redacted" if self._redact else plan.display)
 
     async def _events(
         self, started: MessageGeneration, builder: ResponseBuilder
