@@ -12,6 +12,8 @@ far as they can be (always valid JSON of the right shape).
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,9 +31,24 @@ _GLUE = "glue-ws"
 _GLUE_RULE = GrammarRules(entry=_GLUE, rules={_GLUE: "[ \\t\\n]{0,8}"})
 
 
+# Agents send the same tools with every request: each schema is checked and converted once.
+@functools.lru_cache(maxsize=1024)
+def _problems(schema_json: str) -> tuple[str, ...]:
+    return tuple(schema_problems(json.loads(schema_json)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rules(schema_json: str, prefix: str, strict: bool) -> GrammarRules:
+    return schema_grammar(json.loads(schema_json), prefix, strict=strict)
+
+
+def _key(schema: Mapping[str, Any]) -> str:
+    return json.dumps(schema, sort_keys=True)
+
+
 def check_enforceable(schema: Mapping[str, Any], path: str) -> None:
     """400 unless the grammar can enforce every part of `schema`."""
-    problems = schema_problems(schema)
+    problems = _problems(_key(schema))
     if problems:
         listed = "; ".join(problems[:10])
         raise InvalidRequest(f"{path}: this schema cannot be enforced: {listed}")
@@ -45,7 +62,7 @@ def check_strict_tools(tools: Sequence[ToolSpec], all_tools: Sequence[ToolSpec])
 
 
 def _call_rule(tool: ToolSpec, index: int, fragments: list[GrammarRules]) -> str:
-    arguments = schema_grammar(tool.input_schema, f"tool{index}", strict=tool.strict)
+    arguments = _rules(_key(tool.input_schema), f"tool{index}", tool.strict)
     fragments.append(arguments)
     g = _GLUE
     return (
@@ -55,8 +72,6 @@ def _call_rule(tool: ToolSpec, index: int, fragments: list[GrammarRules]) -> str
 
 
 def _json_string(text: str) -> str:
-    import json
-
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -94,7 +109,7 @@ def answer_grammar(
         fragments.extend(call_fragments)
         alternatives.append(calls_body)
     if output_schema is not None and not policy.must_call:
-        answer = schema_grammar(output_schema, "answer", strict=True)
+        answer = _rules(_key(output_schema), "answer", True)
         fragments.extend([_GLUE_RULE, answer])
         alternatives.append(f"{_GLUE} {answer.entry}")
     root = " | ".join(f"( {alternative} )" for alternative in alternatives)

@@ -7,6 +7,8 @@ input schema, a schema that is not valid JSON Schema, duplicate or malformed nam
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +48,14 @@ NO_TOOLS = ToolPolicy("none", parallel=False)
 
 
 def _schema_error(schema: Mapping[str, Any]) -> str | None:
+    return _schema_error_of(json.dumps(schema, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema_error_of(schema_json: str) -> str | None:
+    """Checking a schema against its metaschema takes milliseconds, and agents send the same
+    tools with every request (dozens at once): each distinct schema is checked once."""
+    schema = json.loads(schema_json)
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as exc:

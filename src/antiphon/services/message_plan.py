@@ -1,8 +1,9 @@
 """A Messages request → everything generation needs: the prompt, the grammar the answer
 must follow, the thinking section, and how to read the output back.
 
-`check_request` holds the refusals that need no rendering (cheap, on the event loop);
-`plan_message` renders (documents, signatures, the template) and runs in a worker thread.
+`check_request` holds the refusals that need no rendering; `plan_message` runs it, then
+renders (documents, signatures, the template). All of it is CPU work on client input
+(schemas, PDFs), so callers run it in a worker thread, never on the event loop.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from antiphon.services.generation import (
     start_generation,
     validate_stop_sequences,
 )
-from antiphon.services.message_plan import MessagePlan, check_request, plan_message
+from antiphon.services.message_plan import MessagePlan, plan_message
 from antiphon.services.models import ModelRegistry
 from antiphon.services.response_builder import ResponseBuilder
 from antiphon.services.thinking_seal import ThinkingSeal
@@ -74,7 +74,6 @@ class MessagesService:
 
     async def count_tokens(self, request: CountTokensRequest) -> TokenCount:
         model = self._registry.for_request(request.model)
-        check_request(request, model)  # cheap refusals before any work in a thread
 
         def count() -> int:
             return len(model.engine.tokenize(plan_message(request, model, self._seal).prompt))
@@ -84,7 +83,6 @@ class MessagesService:
     async def start(self, request: MessagesRequest) -> MessageGeneration:
         """Validate, render, tokenize and queue; every refusal happens here."""
         model = self._registry.for_request(request.model)
-        check_request(request, model)
         stops = validate_stop_sequences(request.stop_sequences)
         plan = await asyncio.to_thread(plan_message, request, model, self._seal)
         options = GenerationOptions(
