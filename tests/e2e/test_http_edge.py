@@ -99,7 +99,7 @@ def test_unknown_routes_and_wrong_methods(server: Server) -> None:
         ({**MESSAGE, "system": 7}, "system"),
         ({**MESSAGE, "messages": [{"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "toolu_1", "content": "x"}]}]},
-         "`tool_result` blocks are not supported by model smollm2-135m-instruct"),
+         "messages.0.content.0.tool_use_id: `toolu_1` matches no tool_use block"),
     ],
 )
 def test_invalid_bodies_are_400_naming_the_field(server: Server, body: dict, message: str) -> None:
