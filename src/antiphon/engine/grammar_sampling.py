@@ -36,7 +36,7 @@ class GrammarSampler:
         self._n_vocab = n_vocab
         self._one = (llama_cpp.llama_token_data * 1)()
         self._all = (llama_cpp.llama_token_data * n_vocab)()
-        self._view = np.frombuffer(self._all, dtype=_TOKEN_DATA)
+        self._view = np.frombuffer(memoryview(self._all).cast("B"), dtype=_TOKEN_DATA)
         self._ids = np.arange(n_vocab, dtype=np.int32)
 
     def sample(self, chain: llama_cpp.llama_sampler_p, context: llama_cpp.llama_context_p, row: int) -> int:
@@ -47,7 +47,7 @@ class GrammarSampler:
         return token
 
     def _allows(self, token: int) -> bool:
-        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0
+        self._one[0] = llama_cpp.llama_token_data(token, 0.0, 0.0)
         single = llama_cpp.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)
         llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(single))
         return not math.isinf(self._one[0].logit)
