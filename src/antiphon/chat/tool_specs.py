@@ -14,9 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
-
+from antiphon.chat.grammar.json_schema import metaschema_problems
 from antiphon.errors import InvalidRequest
 from antiphon.protocol.messages import CountTokensRequest, Tool
 
@@ -55,13 +53,8 @@ def _schema_error(schema: Mapping[str, Any]) -> str | None:
 def _schema_error_of(schema_json: str) -> str | None:
     """Checking a schema against its metaschema takes milliseconds, and agents send the same
     tools with every request (dozens at once): each distinct schema is checked once."""
-    schema = json.loads(schema_json)
-    try:
-        validator_for(schema).check_schema(schema)
-    except SchemaError as exc:
-        where = ".".join(str(part) for part in exc.path)
-        return f"{where + ': ' if where else ''}{exc.message}"
-    return None
+    problems = metaschema_problems(json.loads(schema_json))
+    return problems[0] if problems else None
 
 
 def _read_tool(tool: Tool, index: int) -> ToolSpec:
