@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from antiphon.engine.latency import HistogramSnapshot
 from antiphon.errors import AntiphonError
 
 if TYPE_CHECKING:
@@ -128,6 +129,8 @@ class EngineStats:
     output_tokens_total: int
     steps_total: int
     decode_seconds_total: float  # time inside llama_decode (or the backend's equivalent)
+    time_to_first_token: HistogramSnapshot  # from queueing to the first generated token
+    inter_token_latency: HistogramSnapshot  # between a sequence's consecutive tokens
 
 
 class Engine(Protocol):

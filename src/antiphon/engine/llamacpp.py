@@ -30,6 +30,7 @@ from antiphon.engine.base import (
 )
 from antiphon.engine.decode_batch import DecodeBatch
 from antiphon.engine.grammar_sampling import GrammarDeadEnd
+from antiphon.engine.latency import LatencyHistogram
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.llamacpp_sequence import SequenceRun, Submission, VocabularyFacts
 from antiphon.engine.scheduler import Scheduler, StepItem
@@ -89,6 +90,8 @@ class LlamaCppEngine:
         self._output_tokens = 0
         self._steps = 0
         self._decode_seconds = 0.0
+        self._time_to_first_token = LatencyHistogram()
+        self._inter_token_latency = LatencyHistogram()
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
         self._thread.start()
 
@@ -147,6 +150,8 @@ class LlamaCppEngine:
             output_tokens_total=self._output_tokens,
             steps_total=self._steps,
             decode_seconds_total=self._decode_seconds,
+            time_to_first_token=self._time_to_first_token.snapshot(),
+            inter_token_latency=self._inter_token_latency.snapshot(),
         )
 
     def close(self) -> None:
@@ -242,6 +247,7 @@ class LlamaCppEngine:
         self._send(outbox)
 
     def _on_token(self, run: SequenceRun, token: int, outbox: Outbox) -> None:
+        self._observe_latency(run)
         sequence = run.sequence
         if self.model.is_end_of_generation(token):
             self._finish(run, "end_turn", outbox)
@@ -258,6 +264,14 @@ class LlamaCppEngine:
             self._finish(run, "max_tokens", outbox)
         elif len(sequence.prompt) + len(sequence.generated) >= self.card.context_window:
             self._finish(run, "context_exhausted", outbox)
+
+    def _observe_latency(self, run: SequenceRun) -> None:
+        now = time.perf_counter()
+        if run.last_token_at is None:
+            self._time_to_first_token.observe(now - run.submission.submitted_at)
+        else:
+            self._inter_token_latency.observe(now - run.last_token_at)
+        run.last_token_at = now
 
     def _finish(
         self,

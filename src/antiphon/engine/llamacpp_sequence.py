@@ -8,9 +8,10 @@ Tokens the engine writes itself (the close of a thinking section) bypass both.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import llama_cpp
 
@@ -27,6 +28,7 @@ class Submission:
     request: GenerationRequest
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[GenerationEvent]
+    submitted_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class SequenceRun:
         self.sequence = Sequence(request.request_id, request.prompt_tokens, request.max_new_tokens)
         self.detokenizer = Detokenizer(piece, request.stop_sequences)
         self._piece = piece
+        self.last_token_at: float | None = None  # for the latency histograms
         self._grammar: GrammarSampler | None = None
         banned: tuple[int, ...] = ()
         if request.grammar is not None:

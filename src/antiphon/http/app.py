@@ -23,6 +23,7 @@ from antiphon.http.errors import error_response
 from antiphon.http.routes.complete import complete
 from antiphon.http.routes.health import health
 from antiphon.http.routes.messages import count_tokens, create_message
+from antiphon.http.routes.metrics import metrics, metrics_registry
 from antiphon.http.routes.models import get_model, list_models
 from antiphon.services.completions import CompletionsService
 from antiphon.services.messages import MessagesService
@@ -39,6 +40,7 @@ ROUTES = [
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
 ]
 
 
@@ -91,6 +93,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.metrics = metrics_registry(registry)
     app.state.messages = MessagesService(
         registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking
     )

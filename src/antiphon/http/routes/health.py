@@ -9,7 +9,10 @@ from starlette.responses import JSONResponse, Response
 
 
 async def health(request: Request) -> Response:
-    models = [
-        {"id": model.card.id, **asdict(model.engine.stats())} for model in request.app.state.registry
-    ]
+    models = []
+    for model in request.app.state.registry:
+        stats = asdict(model.engine.stats())
+        for histogram in ("time_to_first_token", "inter_token_latency"):  # those are /metrics'
+            stats.pop(histogram)
+        models.append({"id": model.card.id, **stats})
     return JSONResponse({"status": "ok", "models": models})

@@ -1,0 +1,86 @@
+"""`GET /metrics`: the engines' state in Prometheus text format, without authentication
+(like `/health`; scrapers rarely carry API keys, and nothing here is client data).
+
+Values are read from each engine's `stats()` at scrape time by a custom collector, so nothing
+is counted twice and the engine thread never touches the metrics library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import accumulate
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from antiphon.engine.latency import HistogramSnapshot
+from antiphon.services.models import ModelRegistry
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _histogram(name: str, documentation: str) -> HistogramMetricFamily:
+    return HistogramMetricFamily(name, documentation, labels=["model"])
+
+
+def _add(family: HistogramMetricFamily, model: str, snapshot: HistogramSnapshot) -> None:
+    bounds = [*(str(bound) for bound in snapshot.buckets), "+Inf"]
+    cumulative = list(accumulate(snapshot.counts))
+    family.add_metric([model], list(zip(bounds, cumulative)), snapshot.total_seconds)
+
+
+# EngineStats field → (metric name, help). Gauges are levels now; counters only grow.
+GAUGES = {
+    "running": ("antiphon_sequences_running", "Sequences decoding now."),
+    "waiting": ("antiphon_requests_waiting", "Requests queued for a free sequence."),
+    "in_flight": ("antiphon_requests_in_flight", "Requests accepted and not yet finished."),
+}
+COUNTERS = {
+    "prompt_tokens_total": ("antiphon_prompt_tokens", "Prompt tokens prefilled."),
+    "output_tokens_total": ("antiphon_output_tokens", "Tokens generated."),
+    "completed_total": ("antiphon_requests_completed", "Generations finished."),
+    "aborted_total": ("antiphon_requests_aborted", "Generations aborted (client gone)."),
+    "steps_total": ("antiphon_decode_steps", "Decode steps run."),
+    "decode_seconds_total": ("antiphon_decode_seconds", "Time spent inside decode calls."),
+}
+
+
+class EngineCollector(Collector):
+    def __init__(self, models: ModelRegistry) -> None:
+        self._models = models
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            **{f: GaugeMetricFamily(n, h, labels=["model"]) for f, (n, h) in GAUGES.items()},
+            **{f: CounterMetricFamily(n, h, labels=["model"]) for f, (n, h) in COUNTERS.items()},
+        }
+        first = _histogram("antiphon_time_to_first_token_seconds", "From queueing to the first token.")
+        between = _histogram("antiphon_inter_token_latency_seconds", "Between consecutive tokens.")
+        for model in self._models:
+            stats = model.engine.stats()
+            for field, family in families.items():
+                family.add_metric([model.card.id], float(getattr(stats, field)))
+            _add(first, model.card.id, stats.time_to_first_token)
+            _add(between, model.card.id, stats.inter_token_latency)
+        yield from families.values()
+        yield first
+        yield between
+
+
+def metrics_registry(models: ModelRegistry) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EngineCollector(models))
+    return registry
+
+
+async def metrics(request: Request) -> Response:
+    # Engine stats are read on the event loop thread, as the Engine contract requires.
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE)
