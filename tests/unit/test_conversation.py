@@ -146,3 +146,16 @@ def test_a_prefill_is_the_last_span_and_comes_from_the_client() -> None:
         {"role": "user", "content": "Pick"}, {"role": "assistant", "content": "It is ("}]), "m", NO_THINKING))
     assert prompt[-1] == PromptSpan("It is (", True)
     assert prompt[-2].text.endswith("<|im_start|>assistant\n")
+
+
+def test_claude_codes_billing_header_block_is_not_rendered() -> None:
+    def system(version: str) -> list[dict]:
+        return [
+            {"type": "text", "text": f"x-anthropic-billing-header: cc_version={version}; cc_entrypoint=sdk-cli;"},
+            {"type": "text", "text": "You are a Claude agent."},
+        ]
+
+    first = render(CHATML, system=system("2.1.330.e08"), messages=[{"role": "user", "content": "Hi"}])
+    second = render(CHATML, system=system("2.1.331.a34"), messages=[{"role": "user", "content": "Hi"}])
+    assert first == second
+    assert first.startswith("<|im_start|>system\nYou are a Claude agent.<|im_end|>")

@@ -9,6 +9,7 @@ loop in progress (after the last user turn that is more than tool results).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -47,10 +48,17 @@ class Conversation:
     tool_references: tuple[str, ...] = ()  # deferred tools that tool results made available
 
 
+# Claude Code opens `system` with a block like `x-anthropic-billing-header: cc_version=2.1.330.e08;
+# cc_entrypoint=sdk-cli;`: metadata for the hosted API's billing, no instruction for the model,
+# and different from run to run (it would defeat any prefix reuse). It is not rendered.
+_BILLING_HEADER = re.compile(r"x-anthropic-billing-header:[^\n]*")
+
+
 def _system_text(system: str | Sequence[TextBlock] | None) -> str | None:
     if system is None or isinstance(system, str):
         return system or None
-    return "\n".join(block.text for block in system) or None
+    kept = [block.text for block in system if not _BILLING_HEADER.fullmatch(block.text.strip())]
+    return "\n".join(kept) or None
 
 
 def _refuse_open_tool_calls(turn: Turn, index: int) -> None:
