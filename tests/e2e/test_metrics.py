@@ -35,3 +35,19 @@ def test_metrics_count_tokens_and_latencies_of_a_request(server: Server) -> None
     assert after["antiphon_inter_token_latency_seconds_count"] >= before["antiphon_inter_token_latency_seconds_count"] + output - 1
     assert after["antiphon_time_to_first_token_seconds_sum"] > before["antiphon_time_to_first_token_seconds_sum"]
     assert after["antiphon_requests_waiting"] == 0 and after["antiphon_sequences_running"] == 0
+
+
+def test_a_resent_conversation_reuses_the_cached_prefix_and_answers_the_same(server: Server) -> None:
+    server.wait_idle()
+    body = {"model": server.model, "max_tokens": 12, "temperature": 0,
+            "messages": [{"role": "user", "content": "Name a large animal that lives in the sea."}]}
+    url, headers = f"{server.base_url}/v1/messages", server.headers()
+    first = httpx.post(url, json=body, headers=headers, timeout=60).json()
+    before = scrape(server)
+    second = httpx.post(url, json=body, headers=headers, timeout=60).json()
+    after = scrape(server)
+    assert second["content"] == first["content"]  # KV reuse changes nothing in the answer
+    prompt = second["usage"]["input_tokens"]
+    reused = after["antiphon_cached_prompt_tokens_total"] - before["antiphon_cached_prompt_tokens_total"]
+    decoded = after["antiphon_prompt_tokens_total"] - before["antiphon_prompt_tokens_total"]
+    assert reused == prompt - 1 and decoded == 1

@@ -78,3 +78,62 @@ def test_abort_removes_waiting_and_running_sequences() -> None:
     sequence, slot = scheduler.abort("a")
     assert sequence is not None and slot == 0 and not scheduler.has_work
     assert scheduler.abort("missing") == (None, None)
+
+
+def _run_to_end(scheduler: Scheduler, sequence: Sequence, generated: list[int]) -> int:
+    """Prefill, then 'sample' the given tokens; returns the freed slot."""
+    while sequence.phase is not Phase.DECODE:
+        plan = scheduler.schedule()
+        scheduler.commit(plan)
+        if any(item.wants_logits for item in plan):
+            break
+    for token in generated:
+        scheduler.append_token(sequence, token)
+        scheduler.commit(scheduler.schedule())
+    return scheduler.finish(sequence)
+
+
+def test_a_new_prompt_reuses_the_slot_holding_its_longest_prefix() -> None:
+    scheduler = Scheduler(slots=2, batch_tokens=64)
+    first, other = Sequence("a", (1, 2, 3, 4), 8), Sequence("b", (9, 9), 8)
+    scheduler.add(first)
+    scheduler.add(other)
+    slot_a = _run_to_end(scheduler, first, [5, 6, 7])
+    _run_to_end(scheduler, other, [8])
+    scheduler.admitted.clear()
+    # The conversation goes on: the old prompt, the answer, a new turn.
+    follow_up = Sequence("c", (1, 2, 3, 4, 5, 6, 10, 11), 8)
+    scheduler.add(follow_up)
+    plan = scheduler.schedule()
+    assert follow_up.slot == slot_a and follow_up.reused == 6  # 7 was sampled, never fed
+    assert scheduler.admitted == [follow_up]
+    assert plan[0].tokens == (10, 11) and plan[0].start_position == 6
+
+
+def test_an_identical_prompt_still_decodes_its_last_token_for_logits() -> None:
+    scheduler = Scheduler(slots=1, batch_tokens=64)
+    first = Sequence("a", (1, 2, 3), 8)
+    scheduler.add(first)
+    _run_to_end(scheduler, first, [4])
+    again = Sequence("b", (1, 2, 3), 8)
+    scheduler.add(again)
+    plan = scheduler.schedule()
+    assert again.reused == 2 and plan[0].tokens == (3,) and plan[0].wants_logits
+
+
+def test_an_aborted_prefill_caches_only_what_was_decoded_and_forget_clears() -> None:
+    scheduler = Scheduler(slots=1, batch_tokens=2)
+    first = Sequence("a", (1, 2, 3, 4, 5), 8)
+    scheduler.add(first)
+    scheduler.commit(scheduler.schedule())  # tokens 1, 2 are in the cache
+    scheduler.abort("a")
+    second = Sequence("b", (1, 2, 3, 4, 5), 8)
+    scheduler.add(second)
+    scheduler.schedule()
+    assert second.reused == 2
+    scheduler.abort("b")
+    scheduler.forget(second.slot if second.slot >= 0 else 0)
+    third = Sequence("c", (1, 2, 3), 8)
+    scheduler.add(third)
+    scheduler.schedule()
+    assert third.reused == 0

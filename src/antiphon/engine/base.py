@@ -125,7 +125,8 @@ class EngineStats:
     in_flight: int
     completed_total: int
     aborted_total: int
-    prompt_tokens_total: int
+    prompt_tokens_total: int  # prompt tokens decoded (not those reused from a slot's cache)
+    cached_prompt_tokens_total: int  # prompt tokens reused from a slot's cache
     output_tokens_total: int
     steps_total: int
     decode_seconds_total: float  # time inside llama_decode (or the backend's equivalent)

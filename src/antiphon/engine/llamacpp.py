@@ -90,6 +90,7 @@ class LlamaCppEngine:
         self._output_tokens = 0
         self._steps = 0
         self._decode_seconds = 0.0
+        self._cached_prompt_tokens = 0
         self._time_to_first_token = LatencyHistogram()
         self._inter_token_latency = LatencyHistogram()
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
@@ -150,6 +151,7 @@ class LlamaCppEngine:
             output_tokens_total=self._output_tokens,
             steps_total=self._steps,
             decode_seconds_total=self._decode_seconds,
+            cached_prompt_tokens_total=self._cached_prompt_tokens,
             time_to_first_token=self._time_to_first_token.snapshot(),
             inter_token_latency=self._inter_token_latency.snapshot(),
         )
@@ -170,6 +172,7 @@ class LlamaCppEngine:
         try:
             while self._apply_commands(block=not self._scheduler.has_work):
                 plan = self._scheduler.schedule()
+                self._trim_reused_slots()
                 if plan:
                     self._step(plan)
         except Exception:  # a bug: fail every request rather than hang them
@@ -211,14 +214,20 @@ class LlamaCppEngine:
         self._aborted += 1
 
     def _release(self, run: SequenceRun, slot: int | None) -> None:
-        if slot is not None:
-            llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
+        """Free the sequence's samplers; its KV cells stay in the slot for prefix reuse."""
         run.free()
+
+    def _trim_reused_slots(self) -> None:
+        """Drop the cells past the part of each newly admitted prompt the slot already held."""
+        for sequence in self._scheduler.admitted:
+            llama_cpp.llama_memory_seq_rm(self._memory, sequence.slot, sequence.reused, -1)
+            self._cached_prompt_tokens += sequence.reused
+        self._scheduler.admitted.clear()
 
     def _step(self, plan: list[StepItem]) -> None:
         sample_rows = self._batch.fill(plan)
         self._prompt_tokens += sum(
-            len(item.sequence.prompt) for item in plan if item.start_position == 0
+            len(item.tokens) for item in plan if item.start_position < len(item.sequence.prompt)
         )
         started = time.perf_counter()
         status = llama_cpp.llama_decode(self._context, self._batch.handle)
@@ -228,7 +237,10 @@ class LlamaCppEngine:
         if status != 0:
             error = InternalError(f"the model failed to decode (llama_decode returned {status})")
             for item in plan:
+                slot = item.sequence.slot
                 self._finish(self._active[item.sequence.request_id], "end_turn", outbox, error)
+                llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)  # state unknown now
+                self._scheduler.forget(slot)
             self._send(outbox)
             return
         self._scheduler.commit(plan)

@@ -45,6 +45,9 @@ GAUGES = {
 }
 COUNTERS = {
     "prompt_tokens_total": ("antiphon_prompt_tokens", "Prompt tokens prefilled."),
+    "cached_prompt_tokens_total": (
+        "antiphon_cached_prompt_tokens", "Prompt tokens reused from a slot's KV cache."
+    ),
     "output_tokens_total": ("antiphon_output_tokens", "Tokens generated."),
     "completed_total": ("antiphon_requests_completed", "Generations finished."),
     "aborted_total": ("antiphon_requests_aborted", "Generations aborted (client gone)."),
