@@ -22,6 +22,7 @@ from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_source import resolve_sources
 from antiphon.engine.sampling import build_sampler_chain, grammar_sampler
 from antiphon.protocol.messages import Tool
+
 FIXTURE = Path(__file__).parents[1] / "tests" / "fixtures" / "claude_code" / "minimal_turn.json"
 
 PROMPT = "<|im_start|>user\nRead the file notes.txt<|im_end|>\n<|im_start|>assistant\n"

@@ -70,5 +70,5 @@ def test_thinking_section_closes_on_its_tag_or_forces_the_close_at_the_budget() 
     budgeted = ThinkingSection(control, lambda text: [7, 8])
     for piece in ["a", "b", "c"]:
         budgeted.on_token(piece)
-    assert budgeted.closing and budgeted.next_forced() == 7 and budgeted.next_forced() == 8
+    assert budgeted.next_forced() == 7 and budgeted.next_forced() == 8
     assert budgeted.next_forced() is None

@@ -20,7 +20,7 @@ from typing import Any
 from antiphon.chat.grammar.gbnf import GrammarRules, literal, render_grammar
 from antiphon.chat.grammar.json_schema import schema_grammar, schema_problems
 from antiphon.chat.tool_calls.base import ToolFormat
-from antiphon.chat.tool_specs import ToolPolicy, ToolSpec
+from antiphon.chat.tool_specs import ToolPolicy, ToolSpec, canonical_json
 from antiphon.engine.base import Grammar
 from antiphon.errors import InvalidRequest
 
@@ -42,27 +42,22 @@ def _rules(schema_json: str, prefix: str, strict: bool) -> GrammarRules:
     return schema_grammar(json.loads(schema_json), prefix, strict=strict)
 
 
-def _key(schema: Mapping[str, Any]) -> str:
-    return json.dumps(schema, sort_keys=True)
-
-
-def check_enforceable(schema: Mapping[str, Any], path: str) -> None:
-    """400 unless the grammar can enforce every part of `schema`."""
-    problems = _problems(_key(schema))
+def check_enforceable(schema_key: str, path: str) -> None:
+    """400 unless the grammar can enforce every part of the schema (canonical JSON)."""
+    problems = _problems(schema_key)
     if problems:
         listed = "; ".join(problems[:10])
         raise InvalidRequest(f"{path}: this schema cannot be enforced: {listed}")
 
 
-def check_strict_tools(tools: Sequence[ToolSpec], all_tools: Sequence[ToolSpec]) -> None:
-    positions = {tool.name: index for index, tool in enumerate(all_tools)}
-    for tool in tools:
+def check_strict_tools(tools: Sequence[ToolSpec]) -> None:
+    for index, tool in enumerate(tools):
         if tool.strict:
-            check_enforceable(tool.input_schema, f"tools.{positions[tool.name]}.input_schema")
+            check_enforceable(tool.schema_key, f"tools.{index}.input_schema")
 
 
 def _call_rule(tool: ToolSpec, index: int, fragments: list[GrammarRules]) -> str:
-    arguments = _rules(_key(tool.input_schema), f"tool{index}", tool.strict)
+    arguments = _rules(tool.schema_key, f"tool{index}", tool.strict)
     fragments.append(arguments)
     g = _GLUE
     return (
@@ -109,7 +104,7 @@ def answer_grammar(
         fragments.extend(call_fragments)
         alternatives.append(calls_body)
     if output_schema is not None and not policy.must_call:
-        answer = _rules(_key(output_schema), "answer", True)
+        answer = _rules(canonical_json(output_schema), "answer", True)
         fragments.extend([_GLUE_RULE, answer])
         alternatives.append(f"{_GLUE} {answer.entry}")
     root = " | ".join(f"( {alternative} )" for alternative in alternatives)

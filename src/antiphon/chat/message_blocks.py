@@ -8,7 +8,6 @@ and blocks in the wrong role are refused with the block's path.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +149,3 @@ class BlockReader:
                 pieces.append(self._reference_text(block, where))
         return "\n".join(pieces)
 
-
-def call_arguments_json(call: ToolCall) -> str:
-    """A call's input as the model wrote it: compact, key order kept."""
-    return json.dumps(call.input, ensure_ascii=False)

@@ -29,6 +29,7 @@ class ToolSpec:
     input_schema: Mapping[str, Any]
     strict: bool
     deferred: bool  # `defer_loading`: shown only once a tool_reference names it
+    schema_key: str  # the schema as canonical JSON: the key of the per-schema caches
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ class ToolPolicy:
 NO_TOOLS = ToolPolicy("none", parallel=False)
 
 
-def _schema_error(schema: Mapping[str, Any]) -> str | None:
-    return _schema_error_of(json.dumps(schema, sort_keys=True))
+def canonical_json(schema: Mapping[str, Any]) -> str:
+    return json.dumps(schema, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=4096)
-def _schema_error_of(schema_json: str) -> str | None:
+def _schema_error(schema_json: str) -> str | None:
     """Checking a schema against its metaschema takes milliseconds, and agents send the same
     tools with every request (dozens at once): each distinct schema is checked once."""
     problems = metaschema_problems(json.loads(schema_json))
@@ -75,7 +76,8 @@ def _read_tool(tool: Tool, index: int) -> ToolSpec:
         raise InvalidRequest(
             f'{path}.input_schema.type: a tool\'s input is an object; set `"type": "object"`'
         )
-    if (problem := _schema_error(schema)) is not None:
+    key = canonical_json(schema)
+    if (problem := _schema_error(key)) is not None:
         raise InvalidRequest(f"{path}.input_schema: not a valid JSON Schema: {problem}")
     return ToolSpec(
         name=tool.name,
@@ -83,6 +85,7 @@ def _read_tool(tool: Tool, index: int) -> ToolSpec:
         input_schema=schema,
         strict=bool(tool.strict),
         deferred=bool(tool.defer_loading),
+        schema_key=key,
     )
 
 

@@ -28,12 +28,6 @@ class ThinkingSection:
         """The next token the engine must write instead of sampling, if any."""
         return self._forced.popleft() if self._forced else None
 
-    @property
-    def closing(self) -> bool:
-        """The close text is being written: the thinking sampler no longer applies, and the
-        answer's (grammar) sampler has not started yet."""
-        return bool(self._forced)
-
     def on_token(self, text: str) -> None:
         """Record a token written (sampled or forced) with its text."""
         if not self.open:

@@ -21,6 +21,7 @@ from antiphon.chat.tool_calls.tagged_parser import TaggedCallParser
 from antiphon.chat.tool_specs import (
     ToolPolicy,
     ToolSpec,
+    canonical_json,
     read_tool_policy,
     read_tools,
     visible_tools,
@@ -102,8 +103,8 @@ def check_request(
         )
     output_format = request.output_config.format if request.output_config else None
     if output_format is not None:
-        check_enforceable(output_format.schema_, "output_config.format.schema")
-    check_strict_tools(tools, tools)
+        check_enforceable(canonical_json(output_format.schema_), "output_config.format.schema")
+    check_strict_tools(tools)
     final = request.messages[-1]
     constrained = thinking or policy.must_call or output_format is not None
     if final.role == "assistant" and constrained:
