@@ -16,6 +16,7 @@ from antiphon import __version__
 from antiphon.chat.template import ChatTemplate
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
 from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
+from antiphon.engine.llamacpp_kv import kv_cells
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
@@ -53,16 +54,21 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
             verbose=settings.log_level == "debug",
         )
     card = model.card(settings.ctx)
+    try:
+        cells = kv_cells(settings.kv_cache, model, card.context_window, settings.parallel)
+    except ValueError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
     limits = EngineLimits(
         context_window=card.context_window, parallel=settings.parallel,
         max_queue=settings.max_queue, batch_tokens=settings.batch_tokens,
-        threads=settings.effective_threads,
+        threads=settings.effective_threads, kv_cells=cells,
     )
     engine = LlamaCppEngine(model, card, limits)
     console.print(
         f"loaded [bold]{card.id}[/] ({card.display_name}) from {source.path} in {seconds:.2f}s: "
         f"{card.context_window}-token window, {limits.parallel} parallel sequences, "
-        f"{limits.threads} threads"
+        f"{cells} KV cells, {limits.threads} threads"
     )
     return ServedModel(card, engine, ChatTemplate(card.chat_template, card.bos_text, card.eos_text))
 
@@ -97,6 +103,9 @@ def serve(
     max_queue: Annotated[Optional[int], typer.Option(help=HELP["max_queue"])] = None,
     batch_tokens: Annotated[Optional[int], typer.Option(help=HELP["batch_tokens"])] = None,
     threads: Annotated[Optional[int], typer.Option(help=HELP["threads"])] = None,
+    kv_cache: Annotated[Optional[str], typer.Option(help=HELP["kv_cache"])] = None,
+    cache_ttl_5m: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_5m"])] = None,
+    cache_ttl_1h: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_1h"])] = None,
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help=HELP["strict"])] = None,
     ping_interval: Annotated[Optional[float], typer.Option(help=HELP["ping_interval"])] = None,
     log_level: Annotated[Optional[str], typer.Option(help=HELP["log_level"])] = None,
@@ -116,6 +125,7 @@ def serve(
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
         "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
+        "kv_cache": kv_cache, "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
     }
     try:
         settings = load_settings(flags, config)

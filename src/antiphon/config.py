@@ -60,6 +60,19 @@ class Settings(BaseModel):
     threads: int | None = Field(
         None, ge=1, description="CPU threads for llama.cpp (default: all cores)."
     )
+    kv_cache: str | None = Field(
+        None,
+        description="KV cache budget shared by running sequences and the prefix cache: a "
+        "token count or a size such as 2GiB (default: CTX tokens for each parallel sequence).",
+    )
+    cache_ttl_5m: float = Field(
+        300.0, gt=0, description="Seconds a `ttl: \"5m\"` cache breakpoint stays pinned after "
+        "each write or read.",
+    )
+    cache_ttl_1h: float = Field(
+        3600.0, gt=0, description="Seconds a `ttl: \"1h\"` cache breakpoint stays pinned after "
+        "each write or read.",
+    )
     strict: bool = Field(
         False, description="Reject max_tokens beyond what the context leaves (400) instead "
         "of clamping it."

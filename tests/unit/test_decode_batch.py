@@ -1,16 +1,18 @@
 import pytest
 
 from antiphon.engine.decode_batch import DecodeBatch
-from antiphon.engine.scheduler import Scheduler, Sequence
+from antiphon.engine.scheduler import Sequence, StepItem
+
+
+def _item(name: str, slot: int, tokens: tuple[int, ...], wants_logits: bool = True) -> StepItem:
+    sequence = Sequence(name, tokens, 4, slot=slot)
+    return StepItem(sequence, tokens, 0, wants_logits)
 
 
 def test_rows_hold_positions_slots_and_logits_flags() -> None:
-    scheduler = Scheduler(slots=2, batch_tokens=16)
-    scheduler.add(Sequence("a", (5, 6, 7), 4))
-    scheduler.add(Sequence("b", (8,), 4))
     batch = DecodeBatch(16)
     try:
-        rows = batch.fill(scheduler.schedule())
+        rows = batch.fill([_item("a", 0, (5, 6, 7)), _item("b", 1, (8,))])
         handle = batch.handle
         assert handle.n_tokens == 4
         assert [handle.token[i] for i in range(4)] == [5, 6, 7, 8]
@@ -23,9 +25,7 @@ def test_rows_hold_positions_slots_and_logits_flags() -> None:
 
 
 def test_an_oversized_plan_is_refused_before_anything_is_written() -> None:
-    scheduler = Scheduler(slots=1, batch_tokens=8)
-    scheduler.add(Sequence("a", tuple(range(8)), 4))
-    plan = scheduler.schedule()
+    plan = [_item("a", 0, tuple(range(8)))]
     batch = DecodeBatch(4)
     try:
         with pytest.raises(ValueError, match="exceeds the batch capacity"):

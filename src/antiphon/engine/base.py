@@ -11,6 +11,7 @@ Threading contract (every backend keeps it):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from antiphon.engine.latency import HistogramSnapshot
@@ -75,8 +76,27 @@ class ThinkingControl:
     budget_tokens: int | None = None
 
 
+class Priority(IntEnum):
+    """Which waiting request starts first: lower first, arrival order within a level."""
+
+    INTERACTIVE = 0
+    BATCH = 1  # Message Batches: only when no interactive request waits
+
+
+@dataclass(frozen=True)
+class CacheBreakpoint:
+    """Prompt caching: the first `tokens` prompt tokens stay cached (pinned) for `seconds`
+    after the prompt is prefilled, and again after each read."""
+
+    tokens: int
+    seconds: float
+    label: str = ""  # the caller's name for its TTL, e.g. "5m"; the engine ignores it
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
+    """`max_new_tokens` 0 prefills the prompt into the prefix cache and generates nothing."""
+
     request_id: str
     prompt_tokens: tuple[int, ...]
     max_new_tokens: int
@@ -84,6 +104,8 @@ class GenerationRequest:
     stop_sequences: tuple[str, ...] = ()
     grammar: Grammar | None = None
     thinking: ThinkingControl | None = None
+    priority: Priority = Priority.INTERACTIVE
+    cache_breakpoints: tuple[CacheBreakpoint, ...] = ()  # by `tokens`, ascending
 
 
 @dataclass(frozen=True)
@@ -101,7 +123,27 @@ class Finished:
     error: AntiphonError | None = None
 
 
-GenerationEvent = TextChunk | Finished
+@dataclass(frozen=True)
+class PromptCacheUsage:
+    """What a prompt found in the prefix cache when its sequence started.
+
+    `reused_tokens` came from any cached prefix (free speed, reported as input tokens);
+    `read_tokens` from a pinned one (prompt caching's cache read); `created_tokens[i]` were
+    written for breakpoint i (cache creation), following the hosted API's accounting."""
+
+    reused_tokens: int = 0
+    read_tokens: int = 0
+    created_tokens: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The first event of every generation: its sequence has started."""
+
+    cache: PromptCacheUsage
+
+
+GenerationEvent = Admitted | TextChunk | Finished
 
 
 @dataclass(frozen=True)
@@ -126,10 +168,15 @@ class EngineStats:
     completed_total: int
     aborted_total: int
     prompt_tokens_total: int  # prompt tokens decoded (not those reused from a slot's cache)
-    cached_prompt_tokens_total: int  # prompt tokens reused from a slot's cache
+    cached_prompt_tokens_total: int  # prompt tokens reused from the prefix cache
     output_tokens_total: int
     steps_total: int
     decode_seconds_total: float  # time inside llama_decode (or the backend's equivalent)
+    kv_cells_total: int  # the KV budget, in cells (one per token of one sequence)
+    kv_cells_used: int  # held by the prefix cache or by running sequences
+    prefix_cache_cells: int  # held by the prefix cache (shared ones included)
+    prefix_cache_nodes: int
+    prefix_cache_hit_ratio: float  # cached / all prompt tokens so far
     time_to_first_token: HistogramSnapshot  # from queueing to the first generated token
     inter_token_latency: HistogramSnapshot  # between a sequence's consecutive tokens
 

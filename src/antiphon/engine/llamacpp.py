@@ -1,10 +1,10 @@
 """The embedded engine: llama.cpp with continuous batching on one thread.
 
-One engine thread owns the llama.cpp context, the KV cache, the batch and the scheduler
-(llama.cpp server's rule: one thread owns the slots). Each step it applies pending commands
-(submit, abort), asks the scheduler for a plan, runs one `llama_decode` over every sequence's
-tokens, samples one token for each sequence that asked for logits, and sends the resulting
-events to the event loop in one `call_soon_threadsafe`.
+One engine thread owns the llama.cpp context, the KV cache and its prefix cache, the batch
+and the scheduler (llama.cpp server's rule: one thread owns the slots). Each step it applies
+pending commands (submit, abort), asks the scheduler for a plan, runs one `llama_decode` over
+every sequence's tokens, samples one token for each sequence that asked for logits, and sends
+the resulting events to the event loop in one `call_soon_threadsafe`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import llama_cpp
 
 from antiphon.engine.base import (
+    Admitted,
     EngineStats,
     Finished,
     FinishReason,
@@ -31,8 +32,10 @@ from antiphon.engine.base import (
 from antiphon.engine.decode_batch import DecodeBatch
 from antiphon.engine.grammar_sampling import GrammarDeadEnd
 from antiphon.engine.latency import LatencyHistogram
+from antiphon.engine.llamacpp_kv import LLAMA_MAX_SEQ, LlamaKvCells, prefix_cache_supported
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.llamacpp_sequence import SequenceRun, Submission, VocabularyFacts
+from antiphon.engine.prefix_cache import PrefixCache
 from antiphon.engine.scheduler import Scheduler, StepItem
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import AntiphonError, InternalError, Overloaded
@@ -47,6 +50,7 @@ class EngineLimits:
     max_queue: int
     batch_tokens: int
     threads: int
+    kv_cells: int  # the KV budget: running sequences and the prefix cache share it
 
 
 @dataclass
@@ -67,10 +71,15 @@ class LlamaCppEngine:
         self.card = card
         self.model = model
         self.limits = limits
-        self._context = self._create_context(model, limits)
-        self._memory = llama_cpp.llama_get_memory(self._context)
+        holders = LLAMA_MAX_SEQ - limits.parallel if prefix_cache_supported(model) else 0
+        self._context = self._create_context(model, limits, limits.parallel + holders)
+        cells = LlamaKvCells(llama_cpp.llama_get_memory(self._context))
         self._batch = DecodeBatch(limits.batch_tokens)
-        self._scheduler = Scheduler(limits.parallel, limits.batch_tokens)
+        cache = PrefixCache(range(limits.parallel, limits.parallel + holders), cells)
+        self._scheduler = Scheduler(
+            limits.parallel, limits.batch_tokens, limits.kv_cells, card.context_window, cache,
+            cells,
+        )
         self._facts = VocabularyFacts(
             vocab=model.vocab,
             n_vocab=model.n_vocab,
@@ -91,20 +100,26 @@ class LlamaCppEngine:
         self._steps = 0
         self._decode_seconds = 0.0
         self._cached_prompt_tokens = 0
+        self._kv_gauges = (0, 0, 0)  # cells used, prefix-cache cells and nodes: engine thread
         self._time_to_first_token = LatencyHistogram()
         self._inter_token_latency = LatencyHistogram()
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
         self._thread.start()
 
     @staticmethod
-    def _create_context(model: LlamaModel, limits: EngineLimits) -> llama_cpp.llama_context_p:
+    def _create_context(
+        model: LlamaModel, limits: EngineLimits, sequence_ids: int
+    ) -> llama_cpp.llama_context_p:
         params = llama_cpp.llama_context_default_params()
-        # One KV stream per sequence, each a full window (llama-server's default too): a token
-        # attends only to its own sequence's cells. A unified pool measured the same here
-        # (BENCHMARKS.md); separate streams make "each sequence gets --ctx" literally true.
-        params.n_ctx = limits.context_window * limits.parallel
-        params.n_seq_max = limits.parallel
-        params.kv_unified = False
+        # One pool of cells for all sequences, so that they can share a prefix's cells.
+        # Attention skips the masked cells of other sequences (flash attention, on by
+        # default, tests the mask before the dot product).
+        params.n_ctx = limits.kv_cells
+        params.n_seq_max = sequence_ids
+        params.kv_unified = True
+        # Sliding-window layers (Gemma 3) would otherwise drop the cells of positions that
+        # left the window, which a prefix reused later still needs.
+        params.swa_full = True
         params.n_batch = limits.batch_tokens
         params.n_ubatch = limits.batch_tokens
         params.n_threads = limits.threads
@@ -141,6 +156,7 @@ class LlamaCppEngine:
             self._commands.put(_Abort(request_id))
 
     def stats(self) -> EngineStats:
+        seen = self._cached_prompt_tokens + self._prompt_tokens
         return EngineStats(
             running=len(self._scheduler.running),
             waiting=len(self._scheduler.waiting),
@@ -152,6 +168,11 @@ class LlamaCppEngine:
             steps_total=self._steps,
             decode_seconds_total=self._decode_seconds,
             cached_prompt_tokens_total=self._cached_prompt_tokens,
+            kv_cells_total=self.limits.kv_cells,
+            kv_cells_used=self._kv_gauges[0],
+            prefix_cache_cells=self._kv_gauges[1],
+            prefix_cache_nodes=self._kv_gauges[2],
+            prefix_cache_hit_ratio=self._cached_prompt_tokens / seen if seen else 0.0,
             time_to_first_token=self._time_to_first_token.snapshot(),
             inter_token_latency=self._inter_token_latency.snapshot(),
         )
@@ -172,9 +193,13 @@ class LlamaCppEngine:
         try:
             while self._apply_commands(block=not self._scheduler.has_work):
                 plan = self._scheduler.schedule()
-                self._trim_reused_slots()
+                outbox = self._admitted_events()
                 if plan:
-                    self._step(plan)
+                    self._step(plan, outbox)
+                else:
+                    self._send(outbox)
+                cache = self._scheduler.cache
+                self._kv_gauges = (self._scheduler.cells_used, cache.cells_used, cache.node_count)
         except Exception:  # a bug: fail every request rather than hang them
             log.exception("engine thread crashed")
             self._fail_all(InternalError("the engine stopped unexpectedly"))
@@ -209,22 +234,21 @@ class LlamaCppEngine:
         active = self._active.pop(request_id, None)
         if active is None:
             return  # it had finished already
-        _, slot = self._scheduler.abort(request_id)
-        self._release(active, slot)
+        self._scheduler.abort(request_id)  # what it computed stays in the prefix cache
+        active.free()
         self._aborted += 1
 
-    def _release(self, run: SequenceRun, slot: int | None) -> None:
-        """Free the sequence's samplers; its KV cells stay in the slot for prefix reuse."""
-        run.free()
-
-    def _trim_reused_slots(self) -> None:
-        """Drop the cells past the part of each newly admitted prompt the slot already held."""
+    def _admitted_events(self) -> Outbox:
+        """Tell each newly started sequence what its prompt found in the cache."""
+        outbox: Outbox = []
         for sequence in self._scheduler.admitted:
-            llama_cpp.llama_memory_seq_rm(self._memory, sequence.slot, sequence.reused, -1)
             self._cached_prompt_tokens += sequence.reused
+            run = self._active[sequence.request_id]
+            outbox.append((run.submission, Admitted(sequence.cache)))
         self._scheduler.admitted.clear()
+        return outbox
 
-    def _step(self, plan: list[StepItem]) -> None:
+    def _step(self, plan: list[StepItem], outbox: Outbox) -> None:
         sample_rows = self._batch.fill(plan)
         self._prompt_tokens += sum(
             len(item.tokens) for item in plan if item.start_position < len(item.sequence.prompt)
@@ -233,17 +257,17 @@ class LlamaCppEngine:
         status = llama_cpp.llama_decode(self._context, self._batch.handle)
         self._decode_seconds += time.perf_counter() - started
         self._steps += 1
-        outbox: Outbox = []
         if status != 0:
             error = InternalError(f"the model failed to decode (llama_decode returned {status})")
-            for item in plan:
-                slot = item.sequence.slot
-                self._finish(self._active[item.sequence.request_id], "end_turn", outbox, error)
-                llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)  # state unknown now
-                self._scheduler.forget(slot)
+            for item in plan:  # their cells' contents are unknown now: not cached
+                run = self._active[item.sequence.request_id]
+                self._finish(run, "end_turn", outbox, error, keep_cells=False)
             self._send(outbox)
             return
         self._scheduler.commit(plan)
+        for sequence in self._scheduler.prewarmed:  # max_tokens 0: the prompt is cached
+            self._finish(self._active[sequence.request_id], "max_tokens", outbox)
+        self._scheduler.prewarmed.clear()
         for row, item in sample_rows:
             run = self._active[item.sequence.request_id]
             try:
@@ -292,6 +316,7 @@ class LlamaCppEngine:
         outbox: Outbox,
         error: AntiphonError | None = None,
         stop_sequence: str | None = None,
+        keep_cells: bool = True,
     ) -> None:
         if stop_sequence is None and error is None:
             tail = run.detokenizer.finish()
@@ -300,7 +325,8 @@ class LlamaCppEngine:
             if tail.stop_sequence is not None:
                 reason, stop_sequence = "stop_sequence", tail.stop_sequence
         sequence = run.sequence
-        self._release(run, self._scheduler.finish(sequence))
+        self._scheduler.finish(sequence, keep=keep_cells)
+        run.free()
         del self._active[sequence.request_id]
         self._completed += 1
         finished = Finished(reason, len(sequence.generated), stop_sequence, error)
@@ -310,8 +336,8 @@ class LlamaCppEngine:
         outbox: Outbox = []
         for run in list(self._active.values()):
             sequence = run.sequence
-            slot = self._scheduler.abort(sequence.request_id)[1]
-            self._release(run, slot)
+            self._scheduler.abort(sequence.request_id)
+            run.free()
             finished = Finished("end_turn", len(sequence.generated), None, error)
             outbox.append((run.submission, finished))
         self._active.clear()

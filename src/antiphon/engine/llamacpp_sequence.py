@@ -51,7 +51,13 @@ class SequenceRun:
     ) -> None:
         request = submission.request
         self.submission = submission
-        self.sequence = Sequence(request.request_id, request.prompt_tokens, request.max_new_tokens)
+        self.sequence = Sequence(
+            request.request_id,
+            request.prompt_tokens,
+            request.max_new_tokens,
+            request.priority,
+            request.cache_breakpoints,
+        )
         self.detokenizer = Detokenizer(piece, request.stop_sequences)
         self._piece = piece
         self.last_token_at: float | None = None  # for the latency histograms

@@ -1,24 +1,40 @@
 """Continuous-batching scheduler: pure, synchronous, no model.
 
-It decides which tokens go into the next decode step; the backend executes the plan and
-reports back what it sampled. One decode step holds the next token of every decoding sequence
-plus prompt chunks of sequences still prefilling, bounded by `batch_tokens`. Decoding
-sequences go first so that a long new prompt delays running streams by at most one chunk.
+It decides which sequences run and which tokens go into the next decode step; the backend
+executes the plan and reports back what it sampled. One step holds the next token of every
+decoding sequence plus prompt chunks of sequences still prefilling, bounded by
+`batch_tokens`. Decoding sequences go first, so a long new prompt delays running streams by
+at most one chunk.
 
-A free slot keeps the KV cells of the sequence that last ran in it (llama-server's slot cache):
-a new sequence goes to the free slot whose cached tokens share the longest prefix with its
-prompt, and only the rest is prefilled. Agents resend the whole conversation every turn, so
-most of a prompt is usually there already.
+Admission (nano-vllm's shape, with a prefix cache): waiting sequences start in priority
+order, arrival order within a priority, while a slot is free and the KV budget has room for
+the sequence's whole future (prompt + max new tokens, less what the prefix cache already
+holds), evicting cached prefixes to make it. A sequence that does not fit waits, and those
+behind it wait too, so a large request is not starved. Because each admitted sequence has
+its cells reserved, a running sequence never runs out of cells and is never preempted.
+
+A sequence whose prompt shares more with a prompt being prefilled right now than with the
+cache waits until that prefill is done and then reuses it: agents start several
+conversations with the same long system prompt at once.
 
 Owned by the engine thread; nothing here is thread-safe.
 """
 
 from __future__ import annotations
 
+import bisect
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+
+from antiphon.engine.base import CacheBreakpoint, Priority, PromptCacheUsage
+from antiphon.engine.cache_accounting import cache_usage
+from antiphon.engine.prefix_cache import KvCells, Match, Node, PrefixCache, common_prefix
+
+# Wait for a running prefill only when it would save at least this many tokens of prefill.
+MIN_SHARED_PREFILL = 64
 
 
 class Phase(Enum):
@@ -35,11 +51,18 @@ class Sequence:
     request_id: str
     prompt: tuple[int, ...]
     max_new_tokens: int
+    priority: Priority = Priority.INTERACTIVE
+    breakpoints: tuple[CacheBreakpoint, ...] = ()
     slot: int = -1
     phase: Phase = Phase.WAITING
     prefilled: int = 0
-    reused: int = 0  # prompt tokens found in the slot's cache, not prefilled again
+    reused: int = 0  # prompt tokens found in the prefix cache, not prefilled again
+    shared: int = 0  # of this sequence's cells, those the prefix cache holds too
+    on_tree: int = 0  # prompt tokens on the cache path this sequence shares cells with
+    cell_limit: int = 0  # the most cells it can need: prompt + max new tokens, in the window
+    cache: PromptCacheUsage = field(default_factory=PromptCacheUsage)
     generated: list[int] = field(default_factory=list)
+    order: int = 0  # arrival number, for FIFO within a priority
 
     @property
     def tokens_in_cache(self) -> tuple[int, ...]:
@@ -50,11 +73,23 @@ class Sequence:
         return self.prompt + tuple(self.generated[:-1])
 
     @property
+    def cells_written(self) -> int:
+        """len(tokens_in_cache), without building it."""
+        if self.prefilled < len(self.prompt):
+            return self.prefilled
+        return len(self.prompt) + max(0, len(self.generated) - 1)
+
+    @property
     def next_position(self) -> int:
         """Position of the next token to feed: prompt tokens first, then sampled ones."""
-        return self.prefilled if self.phase is Phase.PREFILL else len(self.prompt) + len(
-            self.generated
-        ) - 1
+        if self.phase is Phase.PREFILL:
+            return self.prefilled
+        return len(self.prompt) + len(self.generated) - 1
+
+    @property
+    def reserved_cells(self) -> int:
+        """Cells it may still take beyond those the prefix cache accounts for."""
+        return self.cell_limit - self.shared
 
 
 @dataclass(frozen=True)
@@ -68,58 +103,55 @@ class StepItem:
 
 
 class Scheduler:
-    def __init__(self, slots: int, batch_tokens: int) -> None:
+    def __init__(
+        self,
+        slots: int,
+        batch_tokens: int,
+        kv_cells: int,
+        context_window: int,
+        cache: PrefixCache,
+        cells: KvCells,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if slots < 1 or batch_tokens < 1:
             raise ValueError("slots and batch_tokens must be positive")
+        if kv_cells < context_window:
+            raise ValueError("the KV budget must hold at least one full context window")
         self.batch_tokens = batch_tokens
-        self._free_slots: deque[int] = deque(range(slots))  # least recently used first
-        self._cached: dict[int, tuple[int, ...]] = {}  # free slot → tokens its KV cells hold
-        self.waiting: deque[Sequence] = deque()
+        self.kv_cells = kv_cells
+        self.context_window = context_window
+        self.cache = cache
+        self._cells = cells
+        self._clock = clock
+        self._free_slots: deque[int] = deque(range(slots))
+        self._arrivals = 0
+        self.waiting: list[Sequence] = []  # by (priority, arrival)
         self.running: list[Sequence] = []
-        self.admitted: list[Sequence] = []  # since the engine last drained it (to trim KV)
+        self.admitted: list[Sequence] = []  # since the engine last drained it
+        self.prewarmed: list[Sequence] = []  # max_new_tokens 0, prompt now cached: to finish
 
     @property
     def has_work(self) -> bool:
         return bool(self.waiting or self.running)
 
+    @property
+    def cells_used(self) -> int:
+        """Cells held now: the cache's and the running sequences' own."""
+        own = sum(s.cells_written - s.shared for s in self.running)
+        return self.cache.cells_used + own
+
     def add(self, sequence: Sequence) -> None:
         sequence.phase = Phase.WAITING
-        self.waiting.append(sequence)
-
-    def can_admit(self) -> bool:
-        return bool(self.waiting) and bool(self._free_slots)
-
-    def admit(self) -> Sequence:
-        """Start the next waiting sequence in the free slot that already holds the longest
-        prefix of its prompt (the least recently used slot when none does)."""
-        sequence = self.waiting.popleft()
-        slot, reused = self._best_slot(sequence.prompt)
-        self._free_slots.remove(slot)
-        self._cached.pop(slot, None)
-        sequence.slot = slot
-        sequence.reused = sequence.prefilled = reused
-        sequence.phase = Phase.PREFILL
-        self.running.append(sequence)
-        self.admitted.append(sequence)
-        return sequence
-
-    def _best_slot(self, prompt: tuple[int, ...]) -> tuple[int, int]:
-        best_slot, best = self._free_slots[0], 0
-        for slot in self._free_slots:
-            shared = _common_prefix(self._cached.get(slot, ()), prompt)
-            if shared > best:
-                best_slot, best = slot, shared
-        # At least one prompt token is decoded again: its logits choose the first new token.
-        return best_slot, min(best, len(prompt) - 1)
-
-    def forget(self, slot: int) -> None:
-        """The slot's KV cells were cleared: nothing to reuse there."""
-        self._cached.pop(slot, None)
+        sequence.order = self._arrivals
+        self._arrivals += 1
+        sequence.cell_limit = min(
+            len(sequence.prompt) + sequence.max_new_tokens, self.context_window
+        )
+        bisect.insort(self.waiting, sequence, key=lambda s: (s.priority, s.order))
 
     def schedule(self) -> list[StepItem]:
         """Admit what fits, then plan one step: decode tokens first, prompt chunks after."""
-        while self.can_admit():
-            self.admit()
+        self._admit_what_fits()
         budget = self.batch_tokens
         plan: list[StepItem] = []
         for sequence in self.running:
@@ -133,11 +165,63 @@ class Scheduler:
                 continue
             end = min(len(sequence.prompt), sequence.prefilled + budget)
             chunk = sequence.prompt[sequence.prefilled : end]
-            plan.append(
-                StepItem(sequence, chunk, sequence.prefilled, end == len(sequence.prompt))
-            )
+            last = end == len(sequence.prompt)
+            wants_logits = last and sequence.max_new_tokens > 0
+            plan.append(StepItem(sequence, chunk, sequence.prefilled, wants_logits))
             budget -= len(chunk)
         return plan
+
+    def _admit_what_fits(self) -> None:
+        for sequence in list(self.waiting):
+            if not self._free_slots:
+                return
+            match = self.cache.match(sequence.prompt)
+            if self._prefilling_elsewhere(sequence, match.length):
+                continue
+            # At least one prompt token is decoded again: its logits pick the first new token.
+            reuse = min(match.length, len(sequence.prompt) - 1)
+            if not self._make_room(sequence.cell_limit - reuse, match):
+                return
+            self._admit(sequence, match, reuse)
+
+    def _prefilling_elsewhere(self, sequence: Sequence, cached: int) -> bool:
+        for running in self.running:
+            if running.phase is Phase.PREFILL:
+                shared = common_prefix(running.prompt, sequence.prompt)
+                if shared - cached >= MIN_SHARED_PREFILL:
+                    return True
+        return False
+
+    def _make_room(self, cells: int, match: Match) -> bool:
+        """Evict cached prefixes until `cells` are free beyond every running reservation."""
+        def free() -> int:
+            reserved = sum(sequence.reserved_cells for sequence in self.running)
+            return self.kv_cells - self.cache.cells_used - reserved
+
+        if free() < cells:
+            protected = self._protected() | set(match.nodes)
+            self.cache.evict(cells - free(), 0, protected, self._clock())
+        return free() >= cells
+
+    def _protected(self) -> set[Node]:
+        """Cache nodes whose cells running sequences share: evicting them frees nothing."""
+        nodes: set[Node] = set()
+        for sequence in self.running:
+            nodes.update(self.cache.path_nodes(sequence.prompt, sequence.on_tree))
+        return nodes
+
+    def _admit(self, sequence: Sequence, match: Match, reuse: int) -> None:
+        now = self._clock()
+        self.waiting.remove(sequence)
+        sequence.slot = self._free_slots.popleft()
+        self.cache.lend(match, sequence.slot, reuse)
+        self.cache.touch(match, now)
+        sequence.reused = sequence.prefilled = sequence.shared = sequence.on_tree = reuse
+        sequence.cache = cache_usage(sequence.breakpoints, match.pinned_ends(now), reuse)
+        self.cache.refresh_pin(match, sequence.cache.read_tokens, now)
+        sequence.phase = Phase.PREFILL
+        self.running.append(sequence)
+        self.admitted.append(sequence)
 
     def commit(self, plan: Iterable[StepItem]) -> None:
         """Record that the plan's tokens are now in the KV cache."""
@@ -145,39 +229,54 @@ class Scheduler:
             sequence = item.sequence
             if sequence.phase is Phase.PREFILL:
                 sequence.prefilled += len(item.tokens)
+                if sequence.prefilled == len(sequence.prompt):
+                    self._on_prefilled(sequence)
+
+    def _on_prefilled(self, sequence: Sequence) -> None:
+        """Cache the prompt now, so that requests arriving meanwhile reuse it, and pin it
+        where its breakpoints end."""
+        now = self._clock()
+        self._keep(sequence, sequence.prompt, now)
+        sequence.on_tree = self.cache.match(sequence.prompt).length
+        for breakpoint in sequence.breakpoints:
+            if breakpoint.tokens <= len(sequence.prompt):
+                self.cache.evict(0, 1, self._protected(), now)
+                self.cache.pin(
+                    sequence.prompt, breakpoint.tokens, now + breakpoint.seconds,
+                    breakpoint.seconds,
+                )
+        if sequence.max_new_tokens == 0:
+            self.prewarmed.append(sequence)
+
+    def _keep(self, sequence: Sequence, tokens: tuple[int, ...], now: float) -> None:
+        self.cache.evict(0, 2, self._protected(), now)  # a split and a new node, at most
+        sequence.shared += self.cache.insert(tokens, sequence.slot, now)
 
     def append_token(self, sequence: Sequence, token: int) -> None:
         """A token was sampled for `sequence`; it is fed in the next step."""
         sequence.generated.append(token)
         sequence.phase = Phase.DECODE
 
-    def finish(self, sequence: Sequence) -> int:
-        """Remove a running sequence; returns its slot, whose KV cells stay for reuse."""
+    def finish(self, sequence: Sequence, keep: bool = True) -> None:
+        """Remove a running sequence, its cells handed to the prefix cache (`keep`) or
+        dropped (after a failed decode their contents are unknown)."""
+        if keep and sequence.prefilled > 0:
+            self._keep(sequence, sequence.tokens_in_cache, self._clock())
         self.running.remove(sequence)
-        slot = sequence.slot
-        self._free_slots.append(slot)
-        self._cached[slot] = sequence.tokens_in_cache
+        self._cells.drop(sequence.slot, -1, -1)
+        self._free_slots.append(sequence.slot)
         sequence.slot = -1
         sequence.phase = Phase.FINISHED
-        return slot
 
-    def abort(self, request_id: str) -> tuple[Sequence | None, int | None]:
-        """Drop a request wherever it is. Returns the sequence and the slot to clear (if any)."""
+    def abort(self, request_id: str) -> Sequence | None:
+        """Drop a request wherever it is; its computed prefix stays cached."""
         for sequence in self.waiting:
             if sequence.request_id == request_id:
                 self.waiting.remove(sequence)
                 sequence.phase = Phase.FINISHED
-                return sequence, None
+                return sequence
         for sequence in self.running:
             if sequence.request_id == request_id:
-                return sequence, self.finish(sequence)
-        return None, None
-
-
-def _common_prefix(left: tuple[int, ...], right: tuple[int, ...]) -> int:
-    length = 0
-    for a, b in zip(left, right):
-        if a != b:
-            break
-        length += 1
-    return length
+                self.finish(sequence)
+                return sequence
+        return None

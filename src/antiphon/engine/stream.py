@@ -1,7 +1,9 @@
 """The event-loop side of one generation: an async iterator over its events.
 
 Bookkeeping that must happen exactly once (release the queue place, abort a sequence whose
-client went away) happens in `aclose`, which `async with` guarantees.
+client went away) happens in `aclose`, which `async with` guarantees. The engine's `Admitted`
+event is not passed on: `admitted()` waits for it and returns what the prompt found in the
+prefix cache, which a response's usage reports before any text.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
-from antiphon.engine.base import Finished, GenerationEvent
+from antiphon.engine.base import Admitted, Finished, GenerationEvent, PromptCacheUsage
 
 
 class GenerationStream:
@@ -25,14 +27,36 @@ class GenerationStream:
         self._on_close = on_close
         self._finished = False
         self._closed = False
+        self._cache: PromptCacheUsage | None = None
+        self._held: GenerationEvent | None = None  # read by `admitted`, not yet returned
 
     def __aiter__(self) -> GenerationStream:
         return self
 
+    async def admitted(self) -> PromptCacheUsage:
+        """Wait until the sequence has started; raises the engine's error if it failed before
+        (the only case in which `Admitted` is not the first event)."""
+        if self._cache is None:
+            event = await self._events.get()
+            if not isinstance(event, Admitted):
+                self._held = await self._on_event(event)
+                return PromptCacheUsage()
+            self._cache = event.cache
+        return self._cache
+
     async def __anext__(self) -> GenerationEvent:
+        if self._held is not None:
+            event, self._held = self._held, None
+            return event
         if self._finished:
             raise StopAsyncIteration
         event = await self._events.get()
+        while isinstance(event, Admitted):
+            self._cache = event.cache
+            event = await self._events.get()
+        return await self._on_event(event)
+
+    async def _on_event(self, event: GenerationEvent) -> GenerationEvent:
         if isinstance(event, Finished):
             self._finished = True
             await self.aclose()

@@ -95,7 +95,8 @@ def create_app(
     app.state.registry = registry
     app.state.metrics = metrics_registry(registry)
     app.state.messages = MessagesService(
-        registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking
+        registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,
+        cache_ttl_seconds={"5m": settings.cache_ttl_5m, "1h": settings.cache_ttl_1h},
     )
     app.state.completions = CompletionsService(registry, strict=settings.strict)
     return ProtocolEdge(app, KeyChecker(api_key), ORGANIZATION_ID)

@@ -64,13 +64,12 @@ class CompletionsService:
 
     async def pieces(self, generation: Generation) -> AsyncIterator[CompletionPiece | CompletionEnd]:
         finished = Finished("max_tokens", 0)
-        if generation.stream is not None:
-            async with generation.stream as stream:
-                async for event in stream:
-                    if isinstance(event, TextChunk):
-                        yield CompletionPiece(event.text)
-                    else:
-                        finished = event
+        async with generation.stream as stream:
+            async for event in stream:
+                if isinstance(event, TextChunk):
+                    yield CompletionPiece(event.text)
+                elif isinstance(event, Finished):
+                    finished = event
         if finished.reason in ("max_tokens", "context_exhausted"):
             yield CompletionEnd("max_tokens", None)
         else:  # the end of the turn is where the model would write "\n\nHuman:"

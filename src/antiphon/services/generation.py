@@ -8,9 +8,18 @@ engine, so that every refusal (including 529 overloaded) happens before a respon
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from antiphon.engine.base import GenerationRequest, Grammar, Prompt, SamplingParams, ThinkingControl
+from antiphon.engine.base import (
+    CacheBreakpoint,
+    GenerationRequest,
+    Grammar,
+    Priority,
+    Prompt,
+    SamplingParams,
+    ThinkingControl,
+)
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import InvalidRequest
 from antiphon.ids import request_id as new_request_id
@@ -33,21 +42,26 @@ class GenerationOptions:
     max_tokens_field: str = "max_tokens"  # the request's name for it, for error messages
     grammar: Grammar | None = None
     thinking: ThinkingControl | None = None
+    priority: Priority = Priority.INTERACTIVE
+
+
+# Where the prompt's cache breakpoints fall, given its tokens (runs in a worker thread).
+LocateBreakpoints = Callable[[tuple[int, ...]], tuple[CacheBreakpoint, ...]]
 
 
 @dataclass
 class Generation:
-    """A request accepted and queued. `stream` is None when nothing is to be generated."""
+    """A request accepted and queued (max_new_tokens 0: only to prefill the cache)."""
 
     model: ServedModel
     prompt_tokens: int
     max_new_tokens: int
-    stream: GenerationStream | None
+    stream: GenerationStream
+    cache_breakpoints: tuple[CacheBreakpoint, ...] = ()
 
     async def close(self) -> None:
         """Release the queue place, aborting the sequence if unfinished. Idempotent."""
-        if self.stream is not None:
-            await self.stream.aclose()
+        await self.stream.aclose()
 
 
 def validate_stop_sequences(stop_sequences: list[str] | None) -> tuple[str, ...]:
@@ -91,14 +105,20 @@ def _allowed_new_tokens(
 
 
 async def start_generation(
-    model: ServedModel, prompt: Prompt, options: GenerationOptions, strict: bool
+    model: ServedModel,
+    prompt: Prompt,
+    options: GenerationOptions,
+    strict: bool,
+    locate: LocateBreakpoints | None = None,
 ) -> Generation:
-    tokens = await asyncio.to_thread(model.engine.tokenize, prompt)
+    def prepare() -> tuple[tuple[int, ...], tuple[CacheBreakpoint, ...]]:
+        tokens = tuple(model.engine.tokenize(prompt))
+        return tokens, (locate(tokens) if locate is not None and tokens else ())
+
+    tokens, breakpoints = await asyncio.to_thread(prepare)
     if not tokens:  # possible only with an unusual chat template; the engine needs one token
         raise InvalidRequest(f"the prompt rendered for model {model.card.id} is empty")
     max_new_tokens = _allowed_new_tokens(model, len(tokens), options, strict)
-    if max_new_tokens == 0:
-        return Generation(model, len(tokens), 0, None)
     sampling = SamplingParams(
         temperature=DEFAULT_TEMPERATURE if options.temperature is None else options.temperature,
         top_k=options.top_k,
@@ -107,11 +127,14 @@ async def start_generation(
     )
     request = GenerationRequest(
         request_id=new_request_id(),
-        prompt_tokens=tuple(tokens),
+        prompt_tokens=tokens,
         max_new_tokens=max_new_tokens,
         sampling=sampling,
         stop_sequences=options.stop_sequences,
         grammar=options.grammar,
         thinking=options.thinking,
+        priority=options.priority,
+        cache_breakpoints=breakpoints,
     )
-    return Generation(model, len(tokens), max_new_tokens, model.engine.generate(request))
+    stream = model.engine.generate(request)
+    return Generation(model, len(tokens), max_new_tokens, stream, breakpoints)

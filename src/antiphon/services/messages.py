@@ -6,9 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from antiphon.engine.base import Finished, FinishReason, TextChunk
+from antiphon.engine.base import (
+    CacheBreakpoint,
+    Finished,
+    FinishReason,
+    PromptCacheUsage,
+    TextChunk,
+)
 from antiphon.ids import message_id
 from antiphon.protocol.messages import (
+    CacheCreation,
     CountTokensRequest,
     Message,
     MessagesRequest,
@@ -24,9 +31,11 @@ from antiphon.protocol.streaming import (
     MessageStop,
     StreamEvent,
 )
+from antiphon.services.cache_breakpoints import Ttl, locate_breakpoints, marked_blocks
 from antiphon.services.generation import (
     Generation,
     GenerationOptions,
+    LocateBreakpoints,
     start_generation,
     validate_stop_sequences,
 )
@@ -63,17 +72,43 @@ def _stop(plan: MessagePlan, finished: Finished, tool_calls: int) -> tuple[StopR
     return _STOP_REASONS[finished.reason], sequence
 
 
+def _usage(
+    prompt_tokens: int, breakpoints: tuple[CacheBreakpoint, ...], cache: PromptCacheUsage
+) -> Usage:
+    """Prompt caching's split of the prompt: read, written (by TTL), and the rest."""
+    by_ttl = {"5m": 0, "1h": 0}
+    for breakpoint, created in zip(breakpoints, cache.created_tokens):
+        by_ttl[breakpoint.label] += created
+    written = sum(cache.created_tokens)
+    return Usage(
+        input_tokens=prompt_tokens - cache.read_tokens - written,
+        output_tokens=0,
+        cache_creation_input_tokens=written,
+        cache_read_input_tokens=cache.read_tokens,
+        cache_creation=CacheCreation(
+            ephemeral_5m_input_tokens=by_ttl["5m"], ephemeral_1h_input_tokens=by_ttl["1h"]
+        ),
+    )
+
+
 class MessagesService:
     def __init__(
-        self, registry: ModelRegistry, seal: ThinkingSeal, strict: bool, redact_thinking: bool = False
+        self,
+        registry: ModelRegistry,
+        seal: ThinkingSeal,
+        strict: bool,
+        redact_thinking: bool = False,
+        cache_ttl_seconds: dict[Ttl, float] | None = None,
     ) -> None:
         self._registry = registry
         self._seal = seal
         self._strict = strict
         self._redact = redact_thinking
+        self._ttl_seconds = cache_ttl_seconds or {"5m": 300.0, "1h": 3600.0}
 
     async def count_tokens(self, request: CountTokensRequest) -> TokenCount:
         model = self._registry.for_request(request.model)
+        marked_blocks(request)  # the same refusals as generation
 
         def count() -> int:
             return len(model.engine.tokenize(plan_message(request, model, self._seal).prompt))
@@ -84,6 +119,7 @@ class MessagesService:
         """Validate, render, tokenize and queue; every refusal happens here."""
         model = self._registry.for_request(request.model)
         stops = validate_stop_sequences(request.stop_sequences)
+        marked = marked_blocks(request)
         plan = await asyncio.to_thread(plan_message, request, model, self._seal)
         options = GenerationOptions(
             max_tokens=request.max_tokens,
@@ -95,7 +131,16 @@ class MessagesService:
             grammar=plan.grammar,
             thinking=plan.thinking,
         )
-        generation = await start_generation(model, plan.prompt, options, self._strict)
+        locate: LocateBreakpoints | None = None
+        if marked:
+
+            def locate(tokens: tuple[int, ...]) -> tuple[CacheBreakpoint, ...]:
+                def tokens_of(cut: CountTokensRequest) -> list[int]:
+                    return model.engine.tokenize(plan_message(cut, model, self._seal).prompt)
+
+                return locate_breakpoints(request, marked, tokens, tokens_of, self._ttl_seconds)
+
+        generation = await start_generation(model, plan.prompt, options, self._strict, locate)
         return MessageGeneration(generation, plan)
 
     async def create(self, started: MessageGeneration) -> Message:
@@ -129,28 +174,29 @@ class MessagesService:
         self, started: MessageGeneration, builder: ResponseBuilder
     ) -> AsyncIterator[StreamEvent]:
         generation, plan = started.generation, started.plan
-        usage = Usage(input_tokens=generation.prompt_tokens, output_tokens=0)
-        yield MessageStart(
-            message=Message(
-                id=message_id(),
-                model=generation.model.card.id,
-                content=[],
-                stop_reason=None,
-                stop_sequence=None,
-                usage=usage,
-            )
-        )
         parser = plan.output_parser()
         finished = Finished("max_tokens", 0)
-        if generation.stream is not None:
-            async with generation.stream as stream:
-                async for event in stream:
-                    if isinstance(event, TextChunk):
-                        for parsed in parser.feed(event.text):
-                            for out in builder.on_event(parsed):
-                                yield out
-                    else:
-                        finished = event
+        async with generation.stream as stream:
+            # message_start reports the cache's part of the prompt: known once it started.
+            cache = await stream.admitted()
+            usage = _usage(generation.prompt_tokens, generation.cache_breakpoints, cache)
+            yield MessageStart(
+                message=Message(
+                    id=message_id(),
+                    model=generation.model.card.id,
+                    content=[],
+                    stop_reason=None,
+                    stop_sequence=None,
+                    usage=usage,
+                )
+            )
+            async for event in stream:
+                if isinstance(event, TextChunk):
+                    for parsed in parser.feed(event.text):
+                        for out in builder.on_event(parsed):
+                            yield out
+                elif isinstance(event, Finished):
+                    finished = event
         for parsed in parser.finish():
             for out in builder.on_event(parsed):
                 yield out
@@ -160,7 +206,10 @@ class MessagesService:
         yield MessageDelta(
             delta=MessageDeltaBody(stop_reason=stop_reason, stop_sequence=stop_sequence),
             usage=DeltaUsage(
-                input_tokens=generation.prompt_tokens, output_tokens=finished.output_tokens
+                input_tokens=usage.input_tokens,
+                output_tokens=finished.output_tokens,
+                cache_creation_input_tokens=usage.cache_creation_input_tokens,
+                cache_read_input_tokens=usage.cache_read_input_tokens,
             ),
         )
         yield MessageStop()

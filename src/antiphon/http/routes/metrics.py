@@ -42,11 +42,18 @@ GAUGES = {
     "running": ("antiphon_sequences_running", "Sequences decoding now."),
     "waiting": ("antiphon_requests_waiting", "Requests queued for a free sequence."),
     "in_flight": ("antiphon_requests_in_flight", "Requests accepted and not yet finished."),
+    "kv_cells_total": ("antiphon_kv_cells", "KV cache budget, in cells (tokens)."),
+    "kv_cells_used": ("antiphon_kv_cells_used", "KV cells held by the prefix cache or running sequences."),
+    "prefix_cache_cells": ("antiphon_prefix_cache_cells", "KV cells the prefix cache holds."),
+    "prefix_cache_nodes": ("antiphon_prefix_cache_nodes", "Nodes of the prefix cache's tree."),
+    "prefix_cache_hit_ratio": (
+        "antiphon_prefix_cache_hit_ratio", "Share of all prompt tokens found in the prefix cache."
+    ),
 }
 COUNTERS = {
     "prompt_tokens_total": ("antiphon_prompt_tokens", "Prompt tokens prefilled."),
     "cached_prompt_tokens_total": (
-        "antiphon_cached_prompt_tokens", "Prompt tokens reused from a slot's KV cache."
+        "antiphon_cached_prompt_tokens", "Prompt tokens reused from the prefix cache."
     ),
     "output_tokens_total": ("antiphon_output_tokens", "Tokens generated."),
     "completed_total": ("antiphon_requests_completed", "Generations finished."),

@@ -1,0 +1,74 @@
+"""The KV cache of the llama.cpp backend: its size, its sequence ids, and the cell operations
+the prefix cache needs.
+
+One unified pool of cells serves every sequence (`kv_unified`): that is what lets sequences
+share cells, so `seq_cp` is a metadata update rather than a copy of K and V. Sequence ids
+0 … parallel-1 are the running slots; the ids above them hold the prefix cache's nodes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import llama_cpp
+
+from antiphon.engine.llamacpp_model import LlamaModel
+
+LLAMA_MAX_SEQ = 256  # llama-cparams.h: the most sequence ids a context can have
+_KV_BYTES_PER_ELEMENT = 2  # f16 K and V, llama.cpp's default cache type
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|KB|MB|GB)\s*$", re.IGNORECASE)
+_UNITS = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6, "gb": 10**9}
+
+
+class LlamaKvCells:
+    """`KvCells` over a llama.cpp memory (engine thread only)."""
+
+    def __init__(self, memory: llama_cpp.llama_memory_t) -> None:
+        self._memory = memory
+
+    def copy(self, source: int, target: int, start: int, end: int) -> None:
+        llama_cpp.llama_memory_seq_cp(self._memory, source, target, start, end)
+
+    def drop(self, sequence: int, start: int, end: int) -> None:
+        llama_cpp.llama_memory_seq_rm(self._memory, sequence, start, end)
+
+
+def bytes_per_cell(model: LlamaModel) -> int:
+    """K and V of one token in every layer (grouped-query heads counted once)."""
+    handle = model.handle
+    layers = int(llama_cpp.llama_model_n_layer(handle))
+    heads = max(1, int(llama_cpp.llama_model_n_head(handle)))
+    kv_heads = int(llama_cpp.llama_model_n_head_kv(handle)) or heads
+    head_size = int(llama_cpp.llama_model_n_embd(handle)) // heads
+    return 2 * layers * kv_heads * head_size * _KV_BYTES_PER_ELEMENT
+
+
+def kv_cells(setting: str | None, model: LlamaModel, context_window: int, parallel: int) -> int:
+    """The KV budget in cells: a count, a size such as "2GiB", or by default a full context
+    window for every parallel sequence (so the budget never limits what runs)."""
+    if setting is None:
+        return context_window * parallel
+    text = setting.strip()
+    if text.isdigit():
+        cells = int(text)
+    else:
+        size = _SIZE.match(text)
+        if size is None:
+            raise ValueError(f"kv_cache: {setting!r} is neither a cell count nor a size")
+        total = float(size.group(1)) * _UNITS[size.group(2).lower()]
+        cells = int(total // bytes_per_cell(model))
+    if cells < context_window:
+        raise ValueError(
+            f"kv_cache: {setting} holds {cells} tokens, less than the {context_window}-token "
+            "context window of one sequence"
+        )
+    return cells
+
+
+def prefix_cache_supported(model: LlamaModel) -> bool:
+    """Recurrent state (Mamba, RWKV, hybrids) cannot be cut at a position and shared."""
+    handle = model.handle
+    if llama_cpp.llama_model_is_recurrent(handle):
+        return False
+    is_hybrid = getattr(llama_cpp, "llama_model_is_hybrid", None)
+    return not (is_hybrid is not None and is_hybrid(handle))
