@@ -77,7 +77,7 @@ def test_admits_only_as_many_as_there_are_slots() -> None:
     assert [s.request_id for s in scheduler.waiting] == ["c"]
 
 
-def test_prefill_is_chunked_by_the_token_budget_and_asks_logits_at_the_end() -> None:
+def test_prefill_is_chunked_and_the_last_prompt_token_goes_alone_for_its_logits() -> None:
     scheduler, kv = _scheduler(slots=1, batch_tokens=8)
     scheduler.add(_seq("a", 20))
     sizes, logits = [], []
@@ -90,7 +90,7 @@ def test_prefill_is_chunked_by_the_token_budget_and_asks_logits_at_the_end() -> 
         scheduler.commit(plan)
         if item.wants_logits:
             break
-    assert sizes == [8, 8, 4] and logits == [False, False, True]
+    assert sizes == [8, 8, 3, 1] and logits == [False, False, False, True]
 
 
 def test_decode_tokens_go_first_and_prefill_gets_the_rest_of_the_budget() -> None:

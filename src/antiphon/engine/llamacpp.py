@@ -100,7 +100,8 @@ class LlamaCppEngine:
         self._steps = 0
         self._decode_seconds = 0.0
         self._cached_prompt_tokens = 0
-        self._kv_gauges = (0, 0, 0)  # cells used, prefix-cache cells and nodes: engine thread
+        # Cells used, prefix-cache cells, nodes and evicted cells, published by the engine thread.
+        self._kv_gauges = (0, 0, 0, 0)
         self._time_to_first_token = LatencyHistogram()
         self._inter_token_latency = LatencyHistogram()
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
@@ -172,6 +173,7 @@ class LlamaCppEngine:
             kv_cells_used=self._kv_gauges[0],
             prefix_cache_cells=self._kv_gauges[1],
             prefix_cache_nodes=self._kv_gauges[2],
+            prefix_cache_evicted_cells_total=self._kv_gauges[3],
             prefix_cache_hit_ratio=self._cached_prompt_tokens / seen if seen else 0.0,
             time_to_first_token=self._time_to_first_token.snapshot(),
             inter_token_latency=self._inter_token_latency.snapshot(),
@@ -199,7 +201,10 @@ class LlamaCppEngine:
                 else:
                     self._send(outbox)
                 cache = self._scheduler.cache
-                self._kv_gauges = (self._scheduler.cells_used, cache.cells_used, cache.node_count)
+                self._kv_gauges = (
+                    self._scheduler.cells_used, cache.cells_used, cache.node_count,
+                    cache.evicted_cells,
+                )
         except Exception:  # a bug: fail every request rather than hang them
             log.exception("engine thread crashed")
             self._fail_all(InternalError("the engine stopped unexpectedly"))

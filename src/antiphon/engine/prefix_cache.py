@@ -68,6 +68,7 @@ class PrefixCache:
         self._root = Node((), 0, -1, None)
         self.cells_used = 0  # tokens held by nodes (each a KV cell)
         self.node_count = 0
+        self.evicted_cells = 0  # in all, since start
 
     @property
     def free_holders(self) -> int:
@@ -193,6 +194,7 @@ class PrefixCache:
         del leaf.parent.children[leaf.tokens[0]]
         self._free_holders.append(leaf.holder)
         self.cells_used -= len(leaf.tokens)
+        self.evicted_cells += len(leaf.tokens)
         self.node_count -= 1
         return len(leaf.tokens)
 

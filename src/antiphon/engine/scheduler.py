@@ -163,10 +163,14 @@ class Scheduler:
         for sequence in self.running:
             if sequence.phase is not Phase.PREFILL or budget <= 0:
                 continue
-            end = min(len(sequence.prompt), sequence.prefilled + budget)
+            # The last prompt token goes alone: its logits (the first new token) then come out
+            # of the same arithmetic whether the rest of the prompt was prefilled now or found
+            # in the cache, so a cache hit never changes a temperature-0 answer.
+            last = len(sequence.prompt) - 1
+            end = last if sequence.prefilled < last else last + 1
+            end = min(end, sequence.prefilled + budget)
             chunk = sequence.prompt[sequence.prefilled : end]
-            last = end == len(sequence.prompt)
-            wants_logits = last and sequence.max_new_tokens > 0
+            wants_logits = end == len(sequence.prompt) and sequence.max_new_tokens > 0
             plan.append(StepItem(sequence, chunk, sequence.prefilled, wants_logits))
             budget -= len(chunk)
         return plan

@@ -33,6 +33,11 @@ class GenerationStream:
     def __aiter__(self) -> GenerationStream:
         return self
 
+    @property
+    def cache_usage(self) -> PromptCacheUsage | None:
+        """What the prompt found in the cache, once the sequence has started."""
+        return self._cache
+
     async def admitted(self) -> PromptCacheUsage:
         """Wait until the sequence has started; raises the engine's error if it failed before
         (the only case in which `Admitted` is not the first event)."""

@@ -163,23 +163,34 @@ class MessagesService:
             }
         )
 
-    def events(self, started: MessageGeneration) -> AsyncIterator[StreamEvent]:
-        """The API's event sequence; an engine failure surfaces as an exception mid-way."""
-        return self._events(started, self._builder(started.plan))
+    def events(
+        self, started: MessageGeneration, start_within: float | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """The API's event sequence; an engine failure surfaces as an exception mid-way.
+
+        `message_start` reports the prompt's cache usage, known once its sequence starts; if
+        it is still queued after `start_within` seconds, message_start goes out without it
+        (so that pings may follow) and only `message_delta` has it."""
+        return self._events(started, self._builder(started.plan), start_within)
 
     def _builder(self, plan: MessagePlan) -> ResponseBuilder:
         return ResponseBuilder(self._seal, "redacted" if self._redact else plan.display)
 
     async def _events(
-        self, started: MessageGeneration, builder: ResponseBuilder
+        self,
+        started: MessageGeneration,
+        builder: ResponseBuilder,
+        start_within: float | None = None,
     ) -> AsyncIterator[StreamEvent]:
         generation, plan = started.generation, started.plan
         parser = plan.output_parser()
         finished = Finished("max_tokens", 0)
+        prompt, breakpoints = generation.prompt_tokens, generation.cache_breakpoints
         async with generation.stream as stream:
-            # message_start reports the cache's part of the prompt: known once it started.
-            cache = await stream.admitted()
-            usage = _usage(generation.prompt_tokens, generation.cache_breakpoints, cache)
+            try:
+                cache = await asyncio.wait_for(stream.admitted(), start_within)
+            except TimeoutError:  # still queued
+                cache = PromptCacheUsage()
             yield MessageStart(
                 message=Message(
                     id=message_id(),
@@ -187,7 +198,7 @@ class MessagesService:
                     content=[],
                     stop_reason=None,
                     stop_sequence=None,
-                    usage=usage,
+                    usage=_usage(prompt, breakpoints, cache),
                 )
             )
             async for event in stream:
@@ -203,6 +214,7 @@ class MessagesService:
         for out in builder.close():
             yield out
         stop_reason, stop_sequence = _stop(plan, finished, builder.tool_calls)
+        usage = _usage(prompt, breakpoints, stream.cache_usage or PromptCacheUsage())
         yield MessageDelta(
             delta=MessageDeltaBody(stop_reason=stop_reason, stop_sequence=stop_sequence),
             usage=DeltaUsage(

@@ -30,7 +30,8 @@ async def create_message(request: Request) -> Response:
             await generation.close()
 
     async def encoded() -> AsyncIterator[bytes]:
-        async for event in service.events(generation):
+        ping_interval = request.app.state.settings.ping_interval
+        async for event in service.events(generation, start_within=ping_interval):
             yield encode_model(event)
 
     return sse_response(

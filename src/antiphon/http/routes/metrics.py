@@ -60,6 +60,9 @@ COUNTERS = {
     "aborted_total": ("antiphon_requests_aborted", "Generations aborted (client gone)."),
     "steps_total": ("antiphon_decode_steps", "Decode steps run."),
     "decode_seconds_total": ("antiphon_decode_seconds", "Time spent inside decode calls."),
+    "prefix_cache_evicted_cells_total": (
+        "antiphon_prefix_cache_evicted_cells", "KV cells the prefix cache gave up for new work."
+    ),
 }
 
 
