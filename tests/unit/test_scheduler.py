@@ -96,6 +96,7 @@ def test_prefill_is_chunked_and_the_last_prompt_token_goes_alone_for_its_logits(
 def test_decode_tokens_go_first_and_prefill_gets_the_rest_of_the_budget() -> None:
     scheduler, kv = _scheduler(slots=2, batch_tokens=10)
     scheduler.add(_seq("a", 3))
+    _step(scheduler, kv)  # the prompt but its last token
     _step(scheduler, kv, token=42)
     scheduler.add(_seq("b", tuple(range(100, 130))))
     plan = scheduler.schedule()
