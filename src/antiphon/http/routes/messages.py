@@ -30,8 +30,10 @@ async def create_message(request: Request) -> Response:
             await generation.close()
 
     async def encoded() -> AsyncIterator[bytes]:
-        ping_interval = request.app.state.settings.ping_interval
-        async for event in service.events(generation, start_within=ping_interval):
+        # message_start goes out before the first ping could: a queued request gets it (without
+        # its cache usage, which message_delta then carries) after half the ping interval.
+        start_within = request.app.state.settings.ping_interval / 2
+        async for event in service.events(generation, start_within=start_within):
             yield encode_model(event)
 
     return sse_response(
