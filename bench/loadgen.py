@@ -2,6 +2,10 @@
 
 Depends only on httpx so it can be pointed at other servers (or run from another
 machine) without installing antiphon. See ``--help`` for the flags.
+
+Workloads: ``chat`` (default) sends independent single-turn prompts from a pool of
+workers; ``agentic`` runs C multi-turn conversations sharing one long system prompt
+(bench/agentic_workload.py), which is what prompt caching is for.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from pathlib import Path
 from typing import Optional
 
 import httpx
+
+# The agentic workload lives next to this file; make it importable however loadgen is
+# loaded (as a script, or by path from the unit tests).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import agentic_workload  # noqa: E402
+from rss_sampler import RssSampler, parse_proc_status  # noqa: E402,F401 (tests use it)
 
 # Fixed and varied so runs are comparable across servers and over time; different
 # lengths/topics keep prefix caches from making every request look identical.
@@ -51,8 +61,19 @@ class RequestResult:
     error: Optional[str] = None
     ttft_s: Optional[float] = None  # None if no non-empty text delta ever arrived
     latency_s: Optional[float] = None
-    input_tokens: int = 0
+    input_tokens: int = 0  # uncached prompt tokens, as the Messages API counts them
     output_tokens: int = 0
+    # None when the server never reported the field (not the same as reporting 0).
+    cache_read_input_tokens: Optional[int] = None
+    cache_creation_input_tokens: Optional[int] = None
+    turn: Optional[int] = None  # agentic workload: 1-based turn within its conversation
+    text: str = ""  # the answer's text, resent as history by the agentic workload
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Whole prompt: the API splits it into uncached, cache-read and cache-written."""
+        return (self.input_tokens + (self.cache_read_input_tokens or 0)
+                + (self.cache_creation_input_tokens or 0))
 
     @property
     def decode_tps(self) -> Optional[float]:
@@ -78,6 +99,20 @@ class Summary:
     e2e_p50_ms: Optional[float]
     e2e_p95_ms: Optional[float]
     errors: list[str]
+    skipped: int = 0  # agentic: turns never sent because an earlier turn failed
+    prompt_tokens: int = 0
+    # Totals over requests that reported the field; None when none did.
+    cache_read_input_tokens: Optional[int] = None
+    cache_creation_input_tokens: Optional[int] = None
+    cache_read_share: Optional[float] = None  # cache-read / prompt tokens, same requests
+    # Agentic workload only: keyed by turn number (strings once written as JSON).
+    ttft_p50_ms_by_turn: Optional[dict[int, Optional[float]]] = None
+    cache_read_share_by_turn: Optional[dict[int, Optional[float]]] = None
+    # --server-pid only: peak VmRSS sampled during the measured run, the RSS when it
+    # started, and the kernel's VmHWM (lifetime peak, so it includes model loading).
+    rss_start_mib: Optional[float] = None
+    rss_peak_mib: Optional[float] = None
+    rss_hwm_mib: Optional[float] = None
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -96,6 +131,34 @@ def _ms_pct(values: list[float], q: float) -> Optional[float]:
     return percentile(values, q) * 1000 if values else None  # None: nothing to measure
 
 
+def _sum_reported(values: Iterable[Optional[int]]) -> Optional[int]:
+    reported = [v for v in values if v is not None]
+    return sum(reported) if reported else None
+
+
+def cache_read_share(results: Sequence[RequestResult]) -> Optional[float]:
+    """Fraction of prompt tokens read from cache, over requests that reported cache reads."""
+    reported = [r for r in results if r.cache_read_input_tokens is not None]
+    prompt = sum(r.prompt_tokens for r in reported)
+    return sum(r.cache_read_input_tokens or 0 for r in reported) / prompt if prompt else None
+
+
+def by_turn(results: Sequence[RequestResult]) -> dict[int, list[RequestResult]]:
+    turns: dict[int, list[RequestResult]] = {}
+    for r in results:
+        if r.turn is not None:
+            turns.setdefault(r.turn, []).append(r)
+    return dict(sorted(turns.items()))
+
+
+def ttft_p50_by_turn(results: Sequence[RequestResult]) -> Optional[dict[int, Optional[float]]]:
+    turns = by_turn(results)
+    if not turns:
+        return None
+    return {t: _ms_pct([r.ttft_s for r in rs if r.ttft_s is not None], 50)
+            for t, rs in turns.items()}
+
+
 def summarize(results: Sequence[RequestResult], wall_seconds: float) -> Summary:
     good = [r for r in results if r.ok]
     bad = [r for r in results if not r.ok]
@@ -103,6 +166,7 @@ def summarize(results: Sequence[RequestResult], wall_seconds: float) -> Summary:
     ttfts = [r.ttft_s for r in good if r.ttft_s is not None]
     e2es = [r.latency_s for r in good if r.latency_s is not None]
     decode = [d for r in good if (d := r.decode_tps) is not None]
+    turns = by_turn(good)
     return Summary(
         ok=len(good),
         failed=len(bad),
@@ -116,6 +180,12 @@ def summarize(results: Sequence[RequestResult], wall_seconds: float) -> Summary:
         e2e_p50_ms=_ms_pct(e2es, 50),
         e2e_p95_ms=_ms_pct(e2es, 95),
         errors=[f"#{r.index} status={r.status}: {r.error}" for r in bad],
+        prompt_tokens=sum(r.prompt_tokens for r in good),
+        cache_read_input_tokens=_sum_reported(r.cache_read_input_tokens for r in good),
+        cache_creation_input_tokens=_sum_reported(r.cache_creation_input_tokens for r in good),
+        cache_read_share=cache_read_share(good),
+        ttft_p50_ms_by_turn=ttft_p50_by_turn(good),
+        cache_read_share_by_turn={t: cache_read_share(rs) for t, rs in turns.items()} or None,
     )
 
 
@@ -161,17 +231,28 @@ def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, dict]]:
         yield ev
 
 
+def apply_usage(res: RequestResult, usage: dict) -> None:
+    """Take the usage fields a server did report. Counts are cumulative per the spec, so
+    the last report wins; servers differ in which event carries which field (llama-server
+    puts the prompt split only in message_start), so absent fields keep earlier values."""
+    for name in ("input_tokens", "output_tokens",
+                 "cache_read_input_tokens", "cache_creation_input_tokens"):
+        if isinstance(value := usage.get(name), int):
+            setattr(res, name, value)
+
+
 def apply_event(res: RequestResult, event: str, data: dict, elapsed: float) -> bool:
     """Update res from one SSE event; returns True when the stream is finished."""
     if event == "message_start":
-        res.input_tokens = data.get("message", {}).get("usage", {}).get("input_tokens", 0) or 0
+        apply_usage(res, data.get("message", {}).get("usage") or {})
     elif event == "content_block_delta":
         delta = data.get("delta", {})
-        if res.ttft_s is None and delta.get("type") == "text_delta" and delta.get("text"):
-            res.ttft_s = elapsed
+        if delta.get("type") == "text_delta" and (text := delta.get("text")):
+            if res.ttft_s is None:
+                res.ttft_s = elapsed
+            res.text += text
     elif event == "message_delta":
-        # Cumulative per the spec, so the last one wins.
-        res.output_tokens = data.get("usage", {}).get("output_tokens", res.output_tokens) or 0
+        apply_usage(res, data.get("usage") or {})
     elif event == "error":
         err = data.get("error", {})
         res.error = f"{err.get('type', 'error')}: {err.get('message', data)}"
@@ -182,21 +263,32 @@ def apply_event(res: RequestResult, event: str, data: dict, elapsed: float) -> b
     return False
 
 
-def build_body(args: argparse.Namespace, prompt: str) -> dict:
-    return {
+def build_body(args: argparse.Namespace, prompt: str | list[dict],
+               system: Optional[str] = None) -> dict:
+    """A prompt string is one user message; a list is the whole conversation."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    body = {
         "model": args.model,
         "max_tokens": args.max_tokens,
         "stream": True,
         "temperature": args.temperature,
         "seed": args.seed,
-        "messages": [{"role": "user", "content": prompt}],
+        "messages": messages,
     }
+    if system is not None:
+        body["system"] = system
+    return body
 
 
 async def one_request(client: httpx.AsyncClient, args: argparse.Namespace,
                       prompts: list[str], index: int) -> RequestResult:
-    res = RequestResult(index=index)
     body = build_body(args, prompts[index % len(prompts)])
+    return await stream_request(client, body, RequestResult(index=index))
+
+
+async def stream_request(client: httpx.AsyncClient, body: dict,
+                         res: RequestResult) -> RequestResult:
+    """POST one streamed request and fill res from its events."""
     t0 = time.perf_counter()
     try:
         async with client.stream("POST", "/v1/messages", json=body) as resp:
@@ -231,51 +323,118 @@ def load_prompts(path: Optional[str]) -> list[str]:
     return prompts
 
 
+# --- workloads ----------------------------------------------------------------------
+
+async def run_chat(client: httpx.AsyncClient, args: argparse.Namespace,
+                   prompts: list[str]) -> list[RequestResult]:
+    """args.requests independent single-turn requests from args.concurrency workers."""
+    counter = itertools.count()  # safe without a lock: next() never awaits
+    results: list[RequestResult] = []
+
+    async def worker() -> None:
+        while (i := next(counter)) < args.requests:
+            results.append(await one_request(client, args, prompts, i))
+
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    return results
+
+
+async def run_agentic(client: httpx.AsyncClient, args: argparse.Namespace) -> list[RequestResult]:
+    """args.concurrency conversations of args.turns turns; C requests in flight at a time."""
+
+    async def send(conversation: int, turn: int, messages: list[dict]) -> RequestResult:
+        system, marked = agentic_workload.with_cache_breakpoints(messages)
+        body = build_body(args, marked, system=system)
+        res = RequestResult(index=conversation * args.turns + turn - 1, turn=turn)
+        return await stream_request(client, body, res)
+
+    return await agentic_workload.run_conversations(send, args.concurrency, args.turns)
+
+
+def request_headers(api_key: str) -> dict[str, str]:
+    headers = {"x-api-key": api_key, "anthropic-version": "2023-06-01",
+               "content-type": "application/json"}
+    if api_key:
+        # llama-server checks Authorization first and x-api-key only when it is absent;
+        # antiphon takes either. Sending both lets one --api-key work with both servers.
+        headers["authorization"] = f"Bearer {api_key}"
+    return headers
+
+
 async def run(args: argparse.Namespace) -> Summary:
     prompts = load_prompts(args.prompt_file)
-    n = args.requests
-    headers = {"x-api-key": args.api_key, "anthropic-version": "2023-06-01",
-               "content-type": "application/json"}
     limits = httpx.Limits(max_connections=args.concurrency,
                           max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=args.url.rstrip("/"), headers=headers,
-                                 limits=limits, timeout=httpx.Timeout(args.timeout)) as client:
-        # Warmup absorbs one-off costs (model load, graph build, connection setup).
+    sampler = RssSampler(args.server_pid) if args.server_pid else None
+    async with httpx.AsyncClient(base_url=args.url.rstrip("/"),
+                                 headers=request_headers(args.api_key), limits=limits,
+                                 timeout=httpx.Timeout(args.timeout)) as client:
+        # Warmup absorbs one-off costs (model load, graph build, connection setup). It is
+        # a chat request even for the agentic workload, so the system prompt is not
+        # already cached when turn 1 is measured.
         for i in range(args.warmup):
             w = await one_request(client, args, prompts, i)
             if not w.ok:
                 print(f"warmup {i} failed: status={w.status} {w.error}", file=sys.stderr)
 
-        counter = itertools.count()  # safe without a lock: next() never awaits
-        results: list[RequestResult] = []
-
-        async def worker() -> None:
-            while (i := next(counter)) < n:
-                results.append(await one_request(client, args, prompts, i))
-
+        if sampler:
+            sampler.start()
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        if args.workload == "agentic":
+            results = await run_agentic(client, args)
+        else:
+            results = await run_chat(client, args, prompts)
         wall = time.perf_counter() - start
-    return summarize(sorted(results, key=lambda r: r.index), wall)
+        if sampler:
+            await sampler.stop()
+    summary = summarize(sorted(results, key=lambda r: r.index), wall)
+    summary.skipped = args.requests - len(results)
+    if sampler:
+        sampler.fill(summary)
+    return summary
 
 
 def _fmt(v: Optional[float], spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _fmt_by_turn(values: dict[int, Optional[float]], spec: str) -> str:
+    return " ".join(f"{t}:{_fmt(v, spec)}" for t, v in values.items())
+
+
+def _optional_rows(s: Summary) -> list[tuple[str, str]]:
+    """Rows that only make sense when the server or the workload provides them."""
+    rows: list[tuple[str, str]] = []
+    if s.cache_read_input_tokens is not None or s.cache_creation_input_tokens is not None:
+        rows.append(("cache read / write tokens",
+                     f"{s.cache_read_input_tokens} / {s.cache_creation_input_tokens}"))
+        rows.append(("cache-read share of prompt", _fmt(s.cache_read_share, ".1%")))
+    if s.ttft_p50_ms_by_turn:
+        rows.append(("TTFT p50 by turn (ms)", _fmt_by_turn(s.ttft_p50_ms_by_turn, ".0f")))
+    if s.cache_read_share_by_turn and any(v is not None for v in s.cache_read_share_by_turn.values()):
+        rows.append(("cache-read share by turn", _fmt_by_turn(s.cache_read_share_by_turn, ".0%")))
+    if s.rss_peak_mib is not None or s.rss_hwm_mib is not None:
+        rows.append(("server RSS start / peak / HWM (MiB)",
+                     f"{_fmt(s.rss_start_mib)} / {_fmt(s.rss_peak_mib)} / {_fmt(s.rss_hwm_mib)}"))
+    return rows
+
+
 def report(args: argparse.Namespace, s: Summary) -> None:
     label = args.label or args.model
-    print(f"[{label}] C={args.concurrency} ok={s.ok} failed={s.failed} wall={s.wall_s:.2f}s "
-          f"agg={s.agg_output_tps:.1f} tok/s decode={_fmt(s.mean_decode_tps)} tok/s "
-          f"ttft p50={_fmt(s.ttft_p50_ms, '.0f')}ms e2e p50={_fmt(s.e2e_p50_ms, '.0f')}ms")
+    print(f"[{label}] {args.workload} C={args.concurrency} ok={s.ok} failed={s.failed} "
+          f"wall={s.wall_s:.2f}s agg={s.agg_output_tps:.1f} tok/s "
+          f"decode={_fmt(s.mean_decode_tps)} tok/s ttft p50={_fmt(s.ttft_p50_ms, '.0f')}ms "
+          f"e2e p50={_fmt(s.e2e_p50_ms, '.0f')}ms")
     rows = [
-        ("label", label), ("concurrency", str(args.concurrency)),
-        ("requests ok / failed", f"{s.ok} / {s.failed}"), ("wall time (s)", f"{s.wall_s:.2f}"),
-        ("output tokens", str(s.output_tokens)),
+        ("label", label), ("workload", args.workload), ("concurrency", str(args.concurrency)),
+        ("requests ok / failed / skipped", f"{s.ok} / {s.failed} / {s.skipped}"),
+        ("wall time (s)", f"{s.wall_s:.2f}"),
+        ("prompt / output tokens", f"{s.prompt_tokens} / {s.output_tokens}"),
         ("aggregate output tok/s", f"{s.agg_output_tps:.1f}"),
         ("mean decode tok/s", _fmt(s.mean_decode_tps)),
         ("TTFT p50 / p95 (ms)", f"{_fmt(s.ttft_p50_ms, '.0f')} / {_fmt(s.ttft_p95_ms, '.0f')}"),
         ("e2e p50 / p95 (ms)", f"{_fmt(s.e2e_p50_ms, '.0f')} / {_fmt(s.e2e_p95_ms, '.0f')}"),
+        *_optional_rows(s),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
@@ -289,21 +448,36 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--url", default="http://127.0.0.1:8080", help="server base URL")
     p.add_argument("--api-key", default=os.environ.get("ANTHROPIC_API_KEY", ""))
     p.add_argument("--model", required=True)
-    p.add_argument("--concurrency", type=int, default=1, help="parallel workers (C)")
-    p.add_argument("--requests", type=int, default=None, help="measured requests (default 4*C)")
+    p.add_argument("--workload", choices=("chat", "agentic"), default="chat",
+                   help="chat: independent prompts; agentic: C multi-turn conversations "
+                        "sharing a ~1,500-token system prompt")
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="parallel workers (chat) or conversations (agentic) (C)")
+    p.add_argument("--requests", type=int, default=None,
+                   help="measured requests, chat only (default 4*C; agentic: C*turns)")
+    p.add_argument("--turns", type=int, default=6, help="turns per conversation (agentic)")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--prompt-file", default=None, help="one prompt per line")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="default 0.7 for chat, 0 for agentic (reproducible histories)")
+    p.add_argument("--prompt-file", default=None, help="one prompt per line (chat, warmup)")
     p.add_argument("--json", default=None, metavar="OUT.json", help="write results as JSON")
     p.add_argument("--label", default="", help="name for this run in the report")
     p.add_argument("--warmup", type=int, default=1, help="sequential unmeasured requests")
     p.add_argument("--timeout", type=float, default=600.0, help="per-request timeout (s)")
+    p.add_argument("--server-pid", type=int, default=None,
+                   help="sample this process's resident memory from /proc during the run")
     args = p.parse_args(argv)
     if args.concurrency < 1 or (args.requests is not None and args.requests < 1):
         p.error("--concurrency and --requests must be >= 1")
-    if args.requests is None:
+    if args.turns < 1:
+        p.error("--turns must be >= 1")
+    if args.workload == "agentic":
+        args.requests = args.concurrency * args.turns  # planned; the JSON records it
+    elif args.requests is None:
         args.requests = 4 * args.concurrency
+    if args.temperature is None:
+        args.temperature = 0.0 if args.workload == "agentic" else 0.7
     return args
 
 
