@@ -265,3 +265,16 @@ def test_accounting_matches_the_cells_held_under_a_random_workload() -> None:
             scheduler.abort(rng.choice(scheduler.running).request_id)
     _run(scheduler, kv)
     assert kv.used == scheduler.cache.cells_used
+
+
+def test_the_shortest_remaining_prefill_goes_first_and_shares_the_step() -> None:
+    scheduler, kv = _scheduler(batch_tokens=64)
+    scheduler.add(_seq("long", tuple(range(1000, 1300))))
+    _step(scheduler, kv)
+    scheduler.add(_seq("short", tuple(range(5000, 5020))))
+    plan = scheduler.schedule()
+    # Beside another sequence the short prompt goes whole, last token included.
+    assert [(item.sequence.request_id, len(item.tokens)) for item in plan] == [
+        ("short", 20), ("long", 44)
+    ]
+    assert plan[0].wants_logits and not plan[1].wants_logits

@@ -160,14 +160,23 @@ class Scheduler:
                     StepItem(sequence, (sequence.generated[-1],), sequence.next_position, True)
                 )
                 budget -= 1
-        for sequence in self.running:
-            if sequence.phase is not Phase.PREFILL or budget <= 0:
-                continue
-            # The last prompt token goes alone: its logits (the first new token) then come out
-            # of the same arithmetic whether the rest of the prompt was prefilled now or found
-            # in the cache, so a cache hit never changes a temperature-0 answer.
+        # Shortest remaining prefill first: a short prompt that arrives during a long one
+        # gets its first token without waiting for the long one to finish.
+        prefilling = sorted(
+            (sequence for sequence in self.running if sequence.phase is Phase.PREFILL),
+            key=lambda sequence: len(sequence.prompt) - sequence.prefilled,
+        )
+        alone = len(self.running) == 1
+        for sequence in prefilling:
+            if budget <= 0:
+                break
+            # Served alone, the last prompt token goes in a step of its own: its logits (the
+            # first new token) then come out of the same arithmetic whether the rest of the
+            # prompt was prefilled now or found in the cache, so a cache hit never changes a
+            # temperature-0 answer. Beside other sequences the batch differs from run to run
+            # anyway, and a step is worth more.
             last = len(sequence.prompt) - 1
-            end = last if sequence.prefilled < last else last + 1
+            end = last if alone and sequence.prefilled < last else last + 1
             end = min(end, sequence.prefilled + budget)
             chunk = sequence.prompt[sequence.prefilled : end]
             wants_logits = end == len(sequence.prompt) and sequence.max_new_tokens > 0
