@@ -8,7 +8,7 @@ import random
 
 from antiphon.engine.base import CacheBreakpoint, Priority
 from antiphon.engine.prefix_cache import PrefixCache
-from antiphon.engine.scheduler import Phase, Scheduler, Sequence
+from antiphon.engine.scheduler import Phase, Scheduler, Sequence, StepItem
 from tests.unit.fake_kv import FakeKv
 
 SLOTS = 4
@@ -61,6 +61,21 @@ def _step(scheduler: Scheduler, kv: FakeKv, token: int = 7) -> list[str]:
     return [sequence.request_id for sequence in done]
 
 
+def _plan_and_run(scheduler: Scheduler, kv: FakeKv) -> list[StepItem]:
+    """Like _step, returning the prompt chunks of the plan."""
+    plan = scheduler.schedule()
+    chunks = [item for item in plan if item.sequence.phase is Phase.PREFILL]
+    for item in plan:
+        kv.write(item.sequence.slot, item.start_position, len(item.tokens))
+    scheduler.commit(plan)
+    for item in plan:
+        if item.wants_logits:
+            scheduler.append_token(item.sequence, 7)
+            if len(item.sequence.generated) >= item.sequence.max_new_tokens:
+                scheduler.finish(item.sequence)
+    return chunks
+
+
 def _run(scheduler: Scheduler, kv: FakeKv) -> list[str]:
     finished: list[str] = []
     while scheduler.has_work:
@@ -72,8 +87,8 @@ def test_admits_only_as_many_as_there_are_slots() -> None:
     scheduler, _ = _scheduler(slots=2)
     for name in "abc":
         scheduler.add(_seq(name, 4))
-    plan = scheduler.schedule()
-    assert [item.sequence.request_id for item in plan] == ["a", "b"]
+    scheduler.schedule()
+    assert [s.request_id for s in scheduler.running] == ["a", "b"]
     assert [s.request_id for s in scheduler.waiting] == ["c"]
 
 
@@ -267,14 +282,22 @@ def test_accounting_matches_the_cells_held_under_a_random_workload() -> None:
     assert kv.used == scheduler.cache.cells_used
 
 
-def test_the_shortest_remaining_prefill_goes_first_and_shares_the_step() -> None:
+def test_one_prompt_per_step_the_shortest_first_and_a_long_one_is_not_starved() -> None:
     scheduler, kv = _scheduler(batch_tokens=64)
     scheduler.add(_seq("long", tuple(range(1000, 1300))))
     _step(scheduler, kv)
     scheduler.add(_seq("short", tuple(range(5000, 5020))))
     plan = scheduler.schedule()
     # Beside another sequence the short prompt goes whole, last token included.
-    assert [(item.sequence.request_id, len(item.tokens)) for item in plan] == [
-        ("short", 20), ("long", 44)
-    ]
-    assert plan[0].wants_logits and not plan[1].wants_logits
+    assert [(item.sequence.request_id, len(item.tokens)) for item in plan] == [("short", 20)]
+    assert plan[0].wants_logits
+    for item in plan:
+        kv.write(item.sequence.slot, item.start_position, len(item.tokens))
+    scheduler.commit(plan)
+    scheduler.append_token(plan[0].sequence, 7)
+    # A stream of short prompts: the long one still gets its turn after a few steps.
+    served: list[str] = []
+    for index in range(12):
+        scheduler.add(_seq(f"s{index}", tuple(range(6000 + 100 * index, 6030 + 100 * index)), 1))
+        served += [item.sequence.request_id for item in _plan_and_run(scheduler, kv)]
+    assert "long" in served

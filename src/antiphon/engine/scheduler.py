@@ -35,6 +35,8 @@ from antiphon.engine.prefix_cache import KvCells, Match, Node, PrefixCache, comm
 
 # Wait for a running prefill only when it would save at least this many tokens of prefill.
 MIN_SHARED_PREFILL = 64
+# Each step a prefill waits counts as this many fewer tokens left to prefill.
+PREFILL_AGING_TOKENS = 64
 
 
 class Phase(Enum):
@@ -63,6 +65,7 @@ class Sequence:
     cache: PromptCacheUsage = field(default_factory=PromptCacheUsage)
     generated: list[int] = field(default_factory=list)
     order: int = 0  # arrival number, for FIFO within a priority
+    waited_steps: int = 0  # steps its prefill has waited for another's, in a row
 
     @property
     def tokens_in_cache(self) -> tuple[int, ...]:
@@ -160,29 +163,32 @@ class Scheduler:
                     StepItem(sequence, (sequence.generated[-1],), sequence.next_position, True)
                 )
                 budget -= 1
-        # Shortest remaining prefill first: a short prompt that arrives during a long one
-        # gets its first token without waiting for the long one to finish.
-        prefilling = sorted(
-            (sequence for sequence in self.running if sequence.phase is Phase.PREFILL),
-            key=lambda sequence: len(sequence.prompt) - sequence.prefilled,
-        )
-        alone = len(self.running) == 1
-        for sequence in prefilling:
-            if budget <= 0:
-                break
-            # Served alone, the last prompt token goes in a step of its own: its logits (the
-            # first new token) then come out of the same arithmetic whether the rest of the
-            # prompt was prefilled now or found in the cache, so a cache hit never changes a
-            # temperature-0 answer. Beside other sequences the batch differs from run to run
-            # anyway, and a step is worth more.
-            last = len(sequence.prompt) - 1
-            end = last if alone and sequence.prefilled < last else last + 1
-            end = min(end, sequence.prefilled + budget)
-            chunk = sequence.prompt[sequence.prefilled : end]
-            wants_logits = end == len(sequence.prompt) and sequence.max_new_tokens > 0
-            plan.append(StepItem(sequence, chunk, sequence.prefilled, wants_logits))
-            budget -= len(chunk)
+        # One prompt per step, the shortest remaining first (aged, so a long prompt is not
+        # starved by a stream of short ones). On a CPU prefill costs the same per token
+        # batched or not, so finishing prompts one after another gives every first token
+        # sooner than sharing each step among them all, and staggers the sequences.
+        prefilling = [sequence for sequence in self.running if sequence.phase is Phase.PREFILL]
+        if prefilling and budget > 0:
+            first, *others = sorted(prefilling, key=_prefill_rank)
+            for other in others:
+                other.waited_steps += 1
+            first.waited_steps = 0
+            plan.append(self._prompt_chunk(first, budget))
         return plan
+
+    def _prompt_chunk(self, sequence: Sequence, budget: int) -> StepItem:
+        # Served alone, the last prompt token goes in a step of its own: its logits (the
+        # first new token) then come out of the same arithmetic whether the rest of the
+        # prompt was prefilled now or found in the cache, so a cache hit never changes a
+        # temperature-0 answer. Beside other sequences the batch differs from run to run
+        # anyway, and a step is worth more.
+        last = len(sequence.prompt) - 1
+        alone = len(self.running) == 1
+        end = last if alone and sequence.prefilled < last else last + 1
+        end = min(end, sequence.prefilled + budget)
+        wants_logits = end == len(sequence.prompt) and sequence.max_new_tokens > 0
+        chunk = sequence.prompt[sequence.prefilled : end]
+        return StepItem(sequence, chunk, sequence.prefilled, wants_logits)
 
     def _admit_what_fits(self) -> None:
         for sequence in list(self.waiting):
@@ -293,3 +299,7 @@ class Scheduler:
                 self.finish(sequence)
                 return sequence
         return None
+
+
+def _prefill_rank(sequence: Sequence) -> int:
+    return len(sequence.prompt) - sequence.prefilled - PREFILL_AGING_TOKENS * sequence.waited_steps

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from antiphon.chat.template import TemplateRenderError
 from antiphon.engine.base import CacheBreakpoint
 from antiphon.engine.prefix_cache import common_prefix
-from antiphon.errors import InvalidRequest
+from antiphon.errors import AntiphonError, InvalidRequest
 from antiphon.protocol.content import CacheControl, ToolResultBlock
 from antiphon.protocol.messages import CountTokensRequest, InputMessage
 
@@ -133,7 +134,13 @@ def locate_breakpoints(
     """Each marked block's prefix length in `prompt_tokens` (worker thread: it renders)."""
     located = []
     for block in marked:
-        length = common_prefix(prompt_tokens, tuple(tokens_of(block.cut(request))))
+        try:
+            cut_tokens = tuple(tokens_of(block.cut(request)))
+        except (AntiphonError, TemplateRenderError):
+            # The cut conversation does not render (a template's own rule): this breakpoint
+            # then caches nothing rather than failing a request that is valid as sent.
+            cut_tokens = ()
+        length = common_prefix(prompt_tokens, cut_tokens)
         tokens = min(length, len(prompt_tokens) - 1)
         located.append(CacheBreakpoint(tokens, ttl_seconds[block.ttl], block.ttl))
     return tuple(sorted(located, key=lambda breakpoint: breakpoint.tokens))
