@@ -32,7 +32,12 @@ from antiphon.engine.base import (
 from antiphon.engine.decode_batch import DecodeBatch
 from antiphon.engine.grammar_sampling import GrammarDeadEnd
 from antiphon.engine.latency import LatencyHistogram
-from antiphon.engine.llamacpp_kv import LLAMA_MAX_SEQ, LlamaKvCells, prefix_cache_supported
+from antiphon.engine.llamacpp_kv import (
+    LLAMA_MAX_SEQ,
+    LlamaKvCells,
+    create_context,
+    prefix_cache_supported,
+)
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.llamacpp_sequence import SequenceRun, Submission, VocabularyFacts
 from antiphon.engine.prefix_cache import PrefixCache
@@ -72,7 +77,9 @@ class LlamaCppEngine:
         self.model = model
         self.limits = limits
         holders = LLAMA_MAX_SEQ - limits.parallel if prefix_cache_supported(model) else 0
-        self._context = self._create_context(model, limits, limits.parallel + holders)
+        self._context = create_context(
+            model, limits.kv_cells, limits.parallel + holders, limits.batch_tokens, limits.threads
+        )
         cells = LlamaKvCells(llama_cpp.llama_get_memory(self._context))
         self._batch = DecodeBatch(limits.batch_tokens)
         cache = PrefixCache(range(limits.parallel, limits.parallel + holders), cells)
@@ -106,30 +113,6 @@ class LlamaCppEngine:
         self._inter_token_latency = LatencyHistogram()
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
         self._thread.start()
-
-    @staticmethod
-    def _create_context(
-        model: LlamaModel, limits: EngineLimits, sequence_ids: int
-    ) -> llama_cpp.llama_context_p:
-        params = llama_cpp.llama_context_default_params()
-        # One pool of cells for all sequences, so that they can share a prefix's cells.
-        # Attention skips the masked cells of other sequences (flash attention, on by
-        # default, tests the mask before the dot product).
-        params.n_ctx = limits.kv_cells
-        params.n_seq_max = sequence_ids
-        params.kv_unified = True
-        # Sliding-window layers (Gemma 3) would otherwise drop the cells of positions that
-        # left the window, which a prefix reused later still needs.
-        params.swa_full = True
-        params.n_batch = limits.batch_tokens
-        params.n_ubatch = limits.batch_tokens
-        params.n_threads = limits.threads
-        params.n_threads_batch = limits.threads
-        params.no_perf = True
-        context = llama_cpp.llama_init_from_model(model.handle, params)
-        if not context:
-            raise RuntimeError("llama.cpp could not create a context (out of memory?)")
-        return context
 
     # ----- event loop side -------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The KV cache of the llama.cpp backend: its size, its sequence ids, and the cell operations
-the prefix cache needs.
+"""The llama.cpp context and its KV cache: size, sequence ids, and the cell operations the
+prefix cache needs.
 
 One unified pool of cells serves every sequence (`kv_unified`): that is what lets sequences
 share cells, so `seq_cp` is a metadata update rather than a copy of K and V. Sequence ids
@@ -18,6 +18,29 @@ LLAMA_MAX_SEQ = 256  # llama-cparams.h: the most sequence ids a context can have
 _KV_BYTES_PER_ELEMENT = 2  # f16 K and V, llama.cpp's default cache type
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|KB|MB|GB)\s*$", re.IGNORECASE)
 _UNITS = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6, "gb": 10**9}
+
+
+def create_context(
+    model: LlamaModel, kv_cells: int, sequence_ids: int, batch_tokens: int, threads: int
+) -> llama_cpp.llama_context_p:
+    params = llama_cpp.llama_context_default_params()
+    # One pool of cells for all sequences, so that they can share a prefix's cells. In decode
+    # steps flash attention (on by default) skips other sequences' cells by their mask; in
+    # prompt chunks it skips only tiles masked whole, so a chunk costs about the same per
+    # token as with one KV stream per sequence (BENCHMARKS.md).
+    params.n_ctx = kv_cells
+    params.n_seq_max = sequence_ids
+    params.kv_unified = True
+    # Sliding-window layers (Gemma 3) would otherwise drop the cells of positions that left
+    # the window, which a prefix reused later still needs.
+    params.swa_full = True
+    params.n_batch = params.n_ubatch = batch_tokens
+    params.n_threads = params.n_threads_batch = threads
+    params.no_perf = True
+    context = llama_cpp.llama_init_from_model(model.handle, params)
+    if not context:
+        raise RuntimeError("llama.cpp could not create a context (out of memory?)")
+    return context
 
 
 class LlamaKvCells:
