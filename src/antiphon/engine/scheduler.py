@@ -2,9 +2,9 @@
 
 It decides which sequences run and which tokens go into the next decode step; the backend
 executes the plan and reports back what it sampled. One step holds the next token of every
-decoding sequence plus prompt chunks of sequences still prefilling, bounded by
-`batch_tokens`. Decoding sequences go first, so a long new prompt delays running streams by
-at most one chunk.
+decoding sequence plus a chunk of one prompt still being prefilled (the shortest remaining),
+bounded by `batch_tokens`. Decoding sequences go first, so a long new prompt delays running
+streams by at most one chunk.
 
 Admission (nano-vllm's shape, with a prefix cache): waiting sequences start in priority
 order, arrival order within a priority, while a slot is free and the KV budget has room for
