@@ -1,0 +1,33 @@
+"""`--kv-cache`: a cell count or a size, converted with the model's own K/V shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from antiphon.engine.llamacpp_kv import bytes_per_cell, kv_cells
+from antiphon.engine.llamacpp_model import LlamaModel
+from antiphon.engine.model_source import resolve_sources
+
+
+@pytest.fixture(scope="module")
+def model() -> LlamaModel:
+    loaded, _ = LlamaModel.load(resolve_sources(())[0])
+    return loaded
+
+
+def test_default_is_a_full_window_per_parallel_sequence(model: LlamaModel) -> None:
+    assert kv_cells(None, model, 2048, 4) == 8192
+
+
+def test_a_count_or_a_size(model: LlamaModel) -> None:
+    assert kv_cells("10000", model, 2048, 4) == 10000
+    # SmolLM2-135M: 30 layers x 3 KV heads x 64 dims, K and V in f16.
+    assert bytes_per_cell(model) == 30 * 3 * 64 * 2 * 2
+    assert kv_cells("512MiB", model, 2048, 4) == 512 * 2**20 // bytes_per_cell(model)
+
+
+def test_budgets_that_cannot_work_are_refused(model: LlamaModel) -> None:
+    with pytest.raises(ValueError, match="less than the 2048-token context window"):
+        kv_cells("1000", model, 2048, 4)
+    with pytest.raises(ValueError, match="neither a cell count nor a size"):
+        kv_cells("lots", model, 2048, 4)
