@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from antiphon.engine.llamacpp_kv import bytes_per_cell, kv_cells
@@ -10,9 +12,10 @@ from antiphon.engine.model_source import resolve_sources
 
 
 @pytest.fixture(scope="module")
-def model() -> LlamaModel:
+def model() -> Iterator[LlamaModel]:
     loaded, _ = LlamaModel.load(resolve_sources(())[0])
-    return loaded
+    yield loaded
+    loaded.free()
 
 
 def test_default_is_a_full_window_per_parallel_sequence(model: LlamaModel) -> None:
