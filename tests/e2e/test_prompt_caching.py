@@ -128,6 +128,8 @@ def test_output_is_the_same_with_and_without_a_cache_hit(cache_server: Server) -
     cached = "antiphon_cached_prompt_tokens_total"
     assert middle[cached] - before[cached] < prompt / 4  # at most the template's opening
     assert after[cached] - middle[cached] == prompt - 1  # all but the token decoded for logits
+    prefilled = after["antiphon_prompt_tokens_total"]
+    assert after["antiphon_prefix_cache_hit_ratio"] == after[cached] / (after[cached] + prefilled)
     assert warm.usage.input_tokens == prompt and warm.usage.cache_read_input_tokens == 0
     assert warm.content[0].text == cold.content[0].text  # type: ignore[union-attr]
 

@@ -177,7 +177,6 @@ class EngineStats:
     prefix_cache_cells: int  # held by the prefix cache (shared ones included)
     prefix_cache_nodes: int
     prefix_cache_evicted_cells_total: int
-    prefix_cache_hit_ratio: float  # cached / all prompt tokens so far
     time_to_first_token: HistogramSnapshot  # from queueing to the first generated token
     inter_token_latency: HistogramSnapshot  # between a sequence's consecutive tokens
 

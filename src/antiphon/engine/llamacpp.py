@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import llama_cpp
 
@@ -67,6 +68,15 @@ class _Stop:
     pass
 
 
+class _KvGauges(NamedTuple):
+    """KV state the engine thread publishes after each step, for `stats()`."""
+
+    cells_used: int
+    cache_cells: int
+    cache_nodes: int
+    evicted_cells: int
+
+
 Command = Submission | _Abort | _Stop
 Outbox = list[tuple[Submission, GenerationEvent]]
 
@@ -108,7 +118,7 @@ class LlamaCppEngine:
         self._decode_seconds = 0.0
         self._cached_prompt_tokens = 0
         # Cells used, prefix-cache cells, nodes and evicted cells, published by the engine thread.
-        self._kv_gauges = (0, 0, 0, 0)
+        self._kv_gauges = _KvGauges(0, 0, 0, 0)
         self._time_to_first_token = LatencyHistogram()
         self._inter_token_latency = LatencyHistogram()
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
@@ -140,7 +150,6 @@ class LlamaCppEngine:
             self._commands.put(_Abort(request_id))
 
     def stats(self) -> EngineStats:
-        seen = self._cached_prompt_tokens + self._prompt_tokens
         return EngineStats(
             running=len(self._scheduler.running),
             waiting=len(self._scheduler.waiting),
@@ -153,11 +162,10 @@ class LlamaCppEngine:
             decode_seconds_total=self._decode_seconds,
             cached_prompt_tokens_total=self._cached_prompt_tokens,
             kv_cells_total=self.limits.kv_cells,
-            kv_cells_used=self._kv_gauges[0],
-            prefix_cache_cells=self._kv_gauges[1],
-            prefix_cache_nodes=self._kv_gauges[2],
-            prefix_cache_evicted_cells_total=self._kv_gauges[3],
-            prefix_cache_hit_ratio=self._cached_prompt_tokens / seen if seen else 0.0,
+            kv_cells_used=self._kv_gauges.cells_used,
+            prefix_cache_cells=self._kv_gauges.cache_cells,
+            prefix_cache_nodes=self._kv_gauges.cache_nodes,
+            prefix_cache_evicted_cells_total=self._kv_gauges.evicted_cells,
             time_to_first_token=self._time_to_first_token.snapshot(),
             inter_token_latency=self._inter_token_latency.snapshot(),
         )
@@ -184,7 +192,7 @@ class LlamaCppEngine:
                 else:
                     self._send(outbox)
                 cache = self._scheduler.cache
-                self._kv_gauges = (
+                self._kv_gauges = _KvGauges(
                     self._scheduler.cells_used, cache.cells_used, cache.node_count,
                     cache.evicted_cells,
                 )

@@ -155,11 +155,6 @@ class PrefixCache:
                 return
             freed += self._remove(victim)
 
-    def path_nodes(self, tokens: tuple[int, ...], length: int) -> list[Node]:
-        """The nodes holding the cells of `tokens[:length]` (to protect them)."""
-        match = self.match(tokens[:length])
-        return list(match.nodes)
-
     def _leaves(self) -> Iterator[Node]:
         stack = list(self._root.children.values())
         while stack:

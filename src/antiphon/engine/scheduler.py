@@ -226,7 +226,7 @@ class Scheduler:
         """Cache nodes whose cells running sequences share: evicting them frees nothing."""
         nodes: set[Node] = set()
         for sequence in self.running:
-            nodes.update(self.cache.path_nodes(sequence.prompt, sequence.on_tree))
+            nodes.update(self.cache.match(sequence.prompt[: sequence.on_tree]).nodes)
         return nodes
 
     def _admit(self, sequence: Sequence, match: Match, reuse: int) -> None:

@@ -46,9 +46,6 @@ GAUGES = {
     "kv_cells_used": ("antiphon_kv_cells_used", "KV cells held by the prefix cache or running sequences."),
     "prefix_cache_cells": ("antiphon_prefix_cache_cells", "KV cells the prefix cache holds."),
     "prefix_cache_nodes": ("antiphon_prefix_cache_nodes", "Nodes of the prefix cache's tree."),
-    "prefix_cache_hit_ratio": (
-        "antiphon_prefix_cache_hit_ratio", "Share of all prompt tokens found in the prefix cache."
-    ),
 }
 COUNTERS = {
     "prompt_tokens_total": ("antiphon_prompt_tokens", "Prompt tokens prefilled."),
@@ -77,13 +74,20 @@ class EngineCollector(Collector):
         }
         first = _histogram("antiphon_time_to_first_token_seconds", "From queueing to the first token.")
         between = _histogram("antiphon_inter_token_latency_seconds", "Between consecutive tokens.")
+        hit_ratio = GaugeMetricFamily(
+            "antiphon_prefix_cache_hit_ratio",
+            "Share of all prompt tokens found in the prefix cache.", labels=["model"],
+        )
         for model in self._models:
             stats = model.engine.stats()
             for field, family in families.items():
                 family.add_metric([model.card.id], float(getattr(stats, field)))
+            seen = stats.cached_prompt_tokens_total + stats.prompt_tokens_total
+            hit_ratio.add_metric([model.card.id], stats.cached_prompt_tokens_total / seen if seen else 0.0)
             _add(first, model.card.id, stats.time_to_first_token)
             _add(between, model.card.id, stats.inter_token_latency)
         yield from families.values()
+        yield hit_ratio
         yield first
         yield between
 
