@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import secrets
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,18 +11,25 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import SQLAlchemyError
 
 from antiphon import __version__
 from antiphon.chat.template import ChatTemplate
+from antiphon.cli_platform import keys_app, usage, workspaces_app
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
 from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
 from antiphon.engine.llamacpp_kv import kv_cells
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
+from antiphon.services.bootstrap import Bootstrapped, bootstrap
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
 from antiphon.services.thinking_seal import ThinkingSeal, load_or_create_secret, secret_from_text
+from antiphon.store.database import DatabaseUrlError
 
 app = typer.Typer(help="antiphon: a self-hosted Claude API over open-weight models.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(workspaces_app, name="workspaces")
+app.command("usage")(usage)
 console = Console(stderr=True, soft_wrap=True)  # never break keys or paths across lines
 HELP = settings_help()
 
@@ -73,16 +80,20 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
     return ServedModel(card, engine, ChatTemplate(card.chat_template, card.bos_text, card.eos_text))
 
 
-def _banner(settings: Settings, registry: ModelRegistry, api_key: str, generated: bool) -> None:
+def _banner(settings: Settings, registry: ModelRegistry, started: Bootstrapped) -> None:
     console.print(f"\nantiphon {__version__} serving at [bold]{settings.base_url}[/]")
     console.print(f"models: {', '.join(model.card.id for model in registry)} (default: {registry.default.card.id})")
-    if generated:
-        console.print(
-            "no --api-key or ANTIPHON_API_KEY given; generated this key for this run "
-            f"(shown once):\n\n    [bold]{api_key}[/]\n"
-        )
-    else:
-        console.print("clients authenticate with the key from --api-key / ANTIPHON_API_KEY")
+    for kind, secret in (("API", started.generated_api_key), ("admin", started.generated_admin_key)):
+        if secret is not None:
+            console.print(
+                f"first start: created this {kind} key; it is shown once and stored only as a "
+                f"hash:\n\n    [bold]{secret}[/]\n"
+            )
+    console.print(
+        f"keys, workspaces and usage are stored in "
+        f"{settings.database_url or settings.data_dir / 'antiphon.db'}; "
+        "manage them with `antiphon keys` / `antiphon workspaces` or the Admin API"
+    )
     console.print(
         f"try: ANTHROPIC_BASE_URL={settings.base_url} ANTHROPIC_API_KEY=<key> "
         "python -c \"import anthropic; print(anthropic.Anthropic().messages.create("
@@ -98,6 +109,20 @@ def serve(
     model: Annotated[Optional[list[str]], typer.Option(help=HELP["model"])] = None,
     alias: Annotated[Optional[list[str]], typer.Option(help=HELP["alias"])] = None,
     api_key: Annotated[Optional[str], typer.Option(help=HELP["api_key"])] = None,
+    admin_key: Annotated[Optional[str], typer.Option(help=HELP["admin_key"])] = None,
+    database_url: Annotated[Optional[str], typer.Option(help=HELP["database_url"])] = None,
+    redis_url: Annotated[Optional[str], typer.Option(help=HELP["redis_url"])] = None,
+    organization_name: Annotated[Optional[str], typer.Option(help=HELP["organization_name"])] = None,
+    rate_limit_requests_per_minute: Annotated[
+        Optional[int], typer.Option(help=HELP["rate_limit_requests_per_minute"])
+    ] = None,
+    rate_limit_input_tokens_per_minute: Annotated[
+        Optional[int], typer.Option(help=HELP["rate_limit_input_tokens_per_minute"])
+    ] = None,
+    rate_limit_output_tokens_per_minute: Annotated[
+        Optional[int], typer.Option(help=HELP["rate_limit_output_tokens_per_minute"])
+    ] = None,
+    prices: Annotated[Optional[str], typer.Option(help=HELP["prices"])] = None,
     ctx: Annotated[Optional[int], typer.Option(help=HELP["ctx"])] = None,
     parallel: Annotated[Optional[int], typer.Option(help=HELP["parallel"])] = None,
     max_queue: Annotated[Optional[int], typer.Option(help=HELP["max_queue"])] = None,
@@ -126,6 +151,12 @@ def serve(
         "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
         "kv_cache": kv_cache, "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
+        "admin_key": admin_key, "database_url": database_url, "redis_url": redis_url,
+        "organization_name": organization_name,
+        "rate_limit_requests_per_minute": rate_limit_requests_per_minute,
+        "rate_limit_input_tokens_per_minute": rate_limit_input_tokens_per_minute,
+        "rate_limit_output_tokens_per_minute": rate_limit_output_tokens_per_minute,
+        "prices": prices,
     }
     try:
         settings = load_settings(flags, config)
@@ -138,23 +169,33 @@ def serve(
         level=settings.log_level.upper(), format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
+    started = _bootstrap(settings)
     served = [_load_model(source, settings) for source in sources]
     try:
         registry = ModelRegistry(served, [Alias.parse(spec) for spec in settings.alias])
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
-    api_key = settings.api_key or f"sk-antiphon-{secrets.token_urlsafe(32)}"
-    _banner(settings, registry, api_key, generated=settings.api_key is None)
+    _banner(settings, registry, started)
 
     import uvicorn
 
     from antiphon.http.app import create_app
 
     uvicorn.run(
-        create_app(settings, registry, api_key, seal), host=settings.host, port=settings.port,
+        create_app(settings, registry, started.organization_id, seal),
+        host=settings.host, port=settings.port,
         log_level=settings.log_level, timeout_graceful_shutdown=5,
     )
+
+
+def _bootstrap(settings: Settings) -> Bootstrapped:
+    """Migrate the store and create the first rows; a store that cannot be used stops here."""
+    try:
+        return asyncio.run(bootstrap(settings))
+    except (DatabaseUrlError, ValueError, OSError, SQLAlchemyError) as error:
+        console.print(f"[red]error:[/] the platform store cannot be used: {error}")
+        raise typer.Exit(2) from None
 
 
 def server_secret(settings: Settings) -> bytes:

@@ -7,6 +7,7 @@ has one name: the field name is the TOML key, `ANTIPHON_<NAME>` is the variable 
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -28,6 +29,18 @@ class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message says which and why."""
 
 
+class ModelPrice(BaseModel):
+    """US dollars per million tokens, by token type (the hosted API's price sheet shape)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+    cache_write_5m: float = Field(default=0.0, ge=0)
+    cache_write_1h: float = Field(default=0.0, ge=0)
+    cache_read: float = Field(default=0.0, ge=0)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,7 +57,37 @@ class Settings(BaseModel):
         "without =MODEL_ID the default model serves them.",
     )
     api_key: str | None = Field(
-        None, description="The API key clients must send; generated and printed if unset."
+        None, description="An API key (for the default workspace) to register, hashed, "
+        "beside the stored ones. None: on first start one is generated and printed once.",
+    )
+    admin_key: str | None = Field(
+        None, description="An admin key (Admin API only) to register, hashed. None: on first "
+        "start one is generated and printed once.",
+    )
+    database_url: str | None = Field(
+        None, description="Where keys, workspaces and usage are stored: sqlite:///PATH or "
+        "postgresql://USER@HOST/DB. None: SQLite in DATA_DIR/antiphon.db.",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for rate-limit buckets shared by replicas, e.g. "
+        "redis://127.0.0.1:6379/0. None: buckets in this process.",
+    )
+    organization_name: str = Field(
+        "antiphon", min_length=1, description="The organisation's name, set on first start."
+    )
+    rate_limit_requests_per_minute: int | None = Field(
+        None, ge=1, description="Organisation-wide requests per minute. None: unlimited."
+    )
+    rate_limit_input_tokens_per_minute: int | None = Field(
+        None, ge=1, description="Organisation-wide input tokens per minute. None: unlimited."
+    )
+    rate_limit_output_tokens_per_minute: int | None = Field(
+        None, ge=1, description="Organisation-wide output tokens per minute. None: unlimited."
+    )
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="USD per million tokens by model id (\"*\": any other model) for cost "
+        "reports and spend limits: a TOML table, or JSON in the environment. None: free.",
     )
     ctx: int | None = Field(
         None, ge=256, description="Context window per sequence, in tokens (default: the "
@@ -88,7 +131,8 @@ class Settings(BaseModel):
     )
     data_dir: Path = Field(
         default_factory=lambda: _default_data_dir(),
-        description="Directory for the server's own state (the thinking-signature secret).",
+        description="Directory for the server's own state: the SQLite database and the "
+        "thinking-signature secret.",
     )
     secret: str | None = Field(
         None,
@@ -102,6 +146,16 @@ class Settings(BaseModel):
         # Environment variables carry lists as comma-separated text.
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not valid JSON: {error}") from None
         return value
 
     @property
@@ -119,8 +173,10 @@ def settings_help() -> dict[str, str]:
     described: dict[str, str] = {}
     for name, field in Settings.model_fields.items():
         default = field.default
-        if field.default_factory is not None:
+        if name == "data_dir":
             default = "$XDG_DATA_HOME/antiphon or ~/.local/share/antiphon"
+        elif field.default_factory is not None:
+            default = None
         if isinstance(default, tuple):
             default = ", ".join(default) or None
         if isinstance(default, bool):

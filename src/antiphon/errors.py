@@ -65,3 +65,7 @@ class Overloaded(AntiphonError):
     def __init__(self, message: str, retry_after_seconds: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class BillingError(AntiphonError):
+    """A spend limit is reached (402)."""

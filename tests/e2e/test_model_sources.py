@@ -75,22 +75,36 @@ def test_version_and_help_list_every_setting() -> None:
     help_text = run_cli("serve", "--help", env={"COLUMNS": "200"}).stdout
     for flag in ("--host", "--port", "--model", "--alias", "--api-key", "--ctx", "--parallel",
                  "--max-queue", "--batch-tokens", "--threads", "--strict", "--ping-interval",
-                 "--log-level", "--config"):
+                 "--log-level", "--config", "--admin-key", "--database-url", "--redis-url",
+                 "--rate-limit-requests-per-minute"):
         assert flag in help_text, flag
     assert "ANTIPHON_PARALLEL" in help_text and "default: 4" in help_text
 
 
-def test_a_generated_key_is_printed_once_and_works(tmp_path: Path) -> None:
-    process, server = start_server(tmp_path, "generated", ["--parallel", "1", "--ctx", "512"],
-                                   "smollm2-135m-instruct", api_key=None)
+def test_first_start_prints_an_api_key_and_an_admin_key_once(tmp_path: Path) -> None:
+    args = ["--parallel", "1", "--ctx", "512"]
+    process, server = start_server(tmp_path, "generated", args, "smollm2-135m-instruct", api_key=None)
     try:
         output = server.log_path.read_text()
         keys = [word for word in output.split() if word.startswith("sk-antiphon-")]
-        assert len(keys) == 1, output
-        headers = {"x-api-key": keys[0], "anthropic-version": "2023-06-01"}
+        api_key = next(key for key in keys if key.startswith("sk-antiphon-api01-"))
+        admin_key = next(key for key in keys if key.startswith("sk-antiphon-admin01-"))
+        assert len(keys) == 2, output
+        headers = {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
         assert httpx.get(f"{server.base_url}/v1/models", headers=headers).status_code == 200
         assert httpx.get(f"{server.base_url}/v1/models", headers={
             **headers, "x-api-key": "sk-antiphon-guess"}).status_code == 401
+        admin = {**headers, "x-api-key": admin_key}
+        assert httpx.get(f"{server.base_url}/v1/organizations/me", headers=admin).status_code == 200
+    finally:
+        stop_server(process)
+    # The same data directory again: the keys are stored (hashed), none is printed anew.
+    process, again = start_server(tmp_path, "generated-again", args, "smollm2-135m-instruct", api_key=None,
+                                  env={"ANTIPHON_DATA_DIR": str(tmp_path / "generated-data")})
+    try:
+        assert "sk-antiphon-" not in again.log_path.read_text()
+        headers = {"x-api-key": api_key, "anthropic-version": "2023-06-01"}
+        assert httpx.get(f"{again.base_url}/v1/models", headers=headers).status_code == 200
     finally:
         stop_server(process)
 

@@ -110,9 +110,13 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class TextChunk:
-    """Text safe to show: complete UTF-8, and never part of a stop sequence."""
+    """Text safe to show: complete UTF-8, and never part of a stop sequence.
+
+    `generated_tokens` counts the sequence's output tokens so far, so that a consumer that
+    stops early still knows how many were spent (usage accounting)."""
 
     text: str
+    generated_tokens: int = 0
 
 
 @dataclass(frozen=True)

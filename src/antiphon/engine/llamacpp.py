@@ -289,7 +289,7 @@ class LlamaCppEngine:
         run.note_written(token)
         decoded = run.detokenizer.add(token)
         if decoded.text:
-            outbox.append((run.submission, TextChunk(decoded.text)))
+            outbox.append((run.submission, TextChunk(decoded.text, len(sequence.generated))))
         if decoded.stop_sequence is not None:
             self._finish(run, "stop_sequence", outbox, stop_sequence=decoded.stop_sequence)
         elif len(sequence.generated) >= sequence.max_new_tokens:
@@ -317,7 +317,7 @@ class LlamaCppEngine:
         if stop_sequence is None and error is None:
             tail = run.detokenizer.finish()
             if tail.text:
-                outbox.append((run.submission, TextChunk(tail.text)))
+                outbox.append((run.submission, TextChunk(tail.text, len(run.sequence.generated))))
             if tail.stop_sequence is not None:
                 reason, stop_sequence = "stop_sequence", tail.stop_sequence
         sequence = run.sequence

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
-from antiphon.engine.base import Admitted, Finished, GenerationEvent, PromptCacheUsage
+from antiphon.engine.base import Admitted, Finished, GenerationEvent, PromptCacheUsage, TextChunk
 
 
 class GenerationStream:
@@ -29,6 +29,7 @@ class GenerationStream:
         self._closed = False
         self._cache: PromptCacheUsage | None = None
         self._held: GenerationEvent | None = None  # read by `admitted`, not yet returned
+        self.output_tokens = 0  # generated so far, as far as events have been read
 
     def __aiter__(self) -> GenerationStream:
         return self
@@ -62,7 +63,10 @@ class GenerationStream:
         return await self._on_event(event)
 
     async def _on_event(self, event: GenerationEvent) -> GenerationEvent:
+        if isinstance(event, TextChunk):
+            self.output_tokens = max(self.output_tokens, event.generated_tokens)
         if isinstance(event, Finished):
+            self.output_tokens = event.output_tokens
             self._finished = True
             await self.aclose()
             if event.error is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -16,10 +15,11 @@ from starlette.types import ASGIApp
 
 from antiphon.config import Settings
 from antiphon.errors import AntiphonError, InternalError, MethodNotAllowed, NotFound
-from antiphon.http.auth import KeyChecker
+from antiphon.http.auth import Authenticator
 from antiphon.http.disconnect import ClientDisconnected
 from antiphon.http.edge import ProtocolEdge
 from antiphon.http.errors import error_response
+from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
 from antiphon.http.routes.complete import complete
 from antiphon.http.routes.health import health
 from antiphon.http.routes.messages import count_tokens, create_message
@@ -28,12 +28,33 @@ from antiphon.http.routes.models import get_model, list_models
 from antiphon.services.completions import CompletionsService
 from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
+from antiphon.services.platform import build_platform
 from antiphon.services.thinking_seal import ThinkingSeal
 
-# One organisation per installation; stable across restarts so clients can log it.
-ORGANIZATION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "antiphon:organization:default"))
+_ORG = "/v1/organizations"
+_WORKSPACE = _ORG + "/workspaces/{workspace_id}"
+ADMIN_ROUTES = [
+    Route(_ORG + "/me", workspaces.organization_me, methods=["GET"]),
+    Route(_ORG + "/workspaces", workspaces.list_workspaces, methods=["GET"]),
+    Route(_ORG + "/workspaces", workspaces.create_workspace, methods=["POST"]),
+    Route(_WORKSPACE, workspaces.get_workspace, methods=["GET"]),
+    Route(_WORKSPACE, workspaces.update_workspace, methods=["POST"]),
+    Route(_WORKSPACE + "/archive", workspaces.archive_workspace, methods=["POST"]),
+    Route(_WORKSPACE + "/spend_limit", workspaces.get_spend_limit, methods=["GET"]),
+    Route(_WORKSPACE + "/spend_limit", workspaces.set_spend_limit, methods=["POST"]),
+    Route(_WORKSPACE + "/rate_limits", rate_limits.list_workspace_limits, methods=["GET"]),
+    Route(_WORKSPACE + "/rate_limits/{rate_limit_id}", rate_limits.update_workspace_limits, methods=["POST"]),
+    Route(_ORG + "/rate_limits", rate_limits.list_organization_limits, methods=["GET"]),
+    Route(_ORG + "/api_keys", api_keys.list_api_keys, methods=["GET"]),
+    Route(_ORG + "/api_keys", api_keys.create_api_key, methods=["POST"]),
+    Route(_ORG + "/api_keys/{api_key_id}", api_keys.get_api_key, methods=["GET"]),
+    Route(_ORG + "/api_keys/{api_key_id}", api_keys.update_api_key, methods=["POST"]),
+    Route(_ORG + "/usage_report/messages", reports.usage_report, methods=["GET"]),
+    Route(_ORG + "/cost_report", reports.cost_report, methods=["GET"]),
+]
 
 ROUTES = [
+    *ADMIN_ROUTES,
     Route("/v1/messages", create_message, methods=["POST"]),
     Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
     Route("/v1/complete", complete, methods=["POST"]),
@@ -73,13 +94,20 @@ async def _on_bug(request: Request, error: Exception) -> Response:
 
 
 def create_app(
-    settings: Settings, registry: ModelRegistry, api_key: str, seal: ThinkingSeal
+    settings: Settings, registry: ModelRegistry, organization_id: str, seal: ThinkingSeal
 ) -> ASGIApp:
+    """`organization_id` comes from the store's first-start bootstrap (services/bootstrap)."""
+    platform = build_platform(settings, organization_id)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        for model in registry:  # joining the engine thread may take a step: not on the loop
-            await asyncio.to_thread(model.engine.close)
+        await platform.start()
+        try:
+            yield
+        finally:
+            for model in registry:  # joining the engine thread may take a step: not on the loop
+                await asyncio.to_thread(model.engine.close)
+            await platform.close()  # after the engine: the last responses' usage is recorded
 
     app = Starlette(
         routes=ROUTES,
@@ -93,10 +121,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.platform = platform
     app.state.metrics = metrics_registry(registry)
     app.state.messages = MessagesService(
         registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,
         cache_ttl_seconds={"5m": settings.cache_ttl_5m, "1h": settings.cache_ttl_1h},
     )
     app.state.completions = CompletionsService(registry, strict=settings.strict)
-    return ProtocolEdge(app, KeyChecker(api_key), ORGANIZATION_ID)
+    return ProtocolEdge(app, Authenticator(platform.keys), organization_id)

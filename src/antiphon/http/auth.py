@@ -1,13 +1,17 @@
-"""API key checks: `x-api-key: KEY` (older clients) or `Authorization: Bearer KEY` (newest SDK)."""
+"""Who is calling: `x-api-key: KEY` (older clients) or `Authorization: Bearer KEY` (newest SDK).
+
+API keys may call the model endpoints, admin keys only the Admin API
+(`/v1/organizations/…`); each gets 403 on the other's routes, as on the hosted API.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from starlette.datastructures import Headers
 
-from antiphon.errors import AuthenticationFailed
+from antiphon.errors import AuthenticationFailed, PermissionDenied
+from antiphon.services.keys import KeyService, Principal
+
+ADMIN_PREFIX = "/v1/organizations"
 
 
 def presented_key(headers: Headers) -> str | None:
@@ -20,17 +24,28 @@ def presented_key(headers: Headers) -> str | None:
     return None
 
 
-class KeyChecker:
-    """Compares digests in constant time, so timing reveals nothing about the key."""
+def is_admin_path(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
-    def __init__(self, api_key: str) -> None:
-        self._digest = hashlib.sha256(api_key.encode()).digest()
 
-    def check(self, headers: Headers) -> None:
+class Authenticator:
+    def __init__(self, keys: KeyService) -> None:
+        self._keys = keys
+
+    async def principal(self, headers: Headers, path: str) -> Principal:
         key = presented_key(headers)
         if key is None:
             raise AuthenticationFailed(
                 "x-api-key header is required (or Authorization: Bearer <key>)"
             )
-        if not hmac.compare_digest(hashlib.sha256(key.encode()).digest(), self._digest):
-            raise AuthenticationFailed("invalid x-api-key")
+        principal = await self._keys.authenticate(key)
+        if is_admin_path(path):
+            if principal.kind != "admin":
+                raise PermissionDenied(
+                    "the Admin API needs an admin key; this is an ordinary API key"
+                )
+        elif principal.kind == "admin":
+            raise PermissionDenied(
+                "admin keys may only call the Admin API (/v1/organizations/…); use an API key"
+            )
+        return principal

@@ -1,7 +1,9 @@
 """The protocol edge, as plain ASGI middleware (it must not buffer streams):
 
-- every response gets `request-id` and `anthropic-organization-id`;
-- `/v1/` routes need a valid key and a valid `anthropic-version`;
+- every response gets `request-id` and `anthropic-organization-id`, and the rate-limit
+  headers a route left in `state["rate_limit_headers"]`;
+- `/v1/` routes need a valid key of the right kind (in `state["principal"]` afterwards) and
+  a valid `anthropic-version`;
 - request bodies are bounded: a declared length over the limit is refused before reading,
   an undeclared (chunked) one is cut off as soon as it passes the limit.
 """
@@ -12,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from antiphon.errors import AntiphonError, RequestTooLarge
-from antiphon.http.auth import KeyChecker
+from antiphon.http.auth import Authenticator
 from antiphon.http.errors import error_response
 from antiphon.http.versions import negotiate_version, parse_betas
 from antiphon.ids import request_id as new_request_id
@@ -26,10 +28,14 @@ def _too_large(limit: int) -> RequestTooLarge:
 
 class ProtocolEdge:
     def __init__(
-        self, app: ASGIApp, keys: KeyChecker, organization_id: str, max_body_bytes: int = MAX_BODY_BYTES
+        self,
+        app: ASGIApp,
+        auth: Authenticator,
+        organization_id: str,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.app = app
-        self.keys = keys
+        self.auth = auth
         self.max_body_bytes = max_body_bytes
         self._organization = organization_id.encode()
 
@@ -44,21 +50,22 @@ class ProtocolEdge:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
+                limits = state.get("rate_limit_headers", [])
+                message["headers"] = [*message.get("headers", []), *extra, *limits]
             await send(message)
 
         if scope["path"].startswith("/v1/"):
             try:
-                self._admit(scope, state)
+                await self._admit(scope, state)
             except AntiphonError as error:
                 await error_response(error, request_id)(scope, receive, send_with_headers)
                 return
             receive = self._bounded(receive)
         await self.app(scope, receive, send_with_headers)
 
-    def _admit(self, scope: Scope, state: dict[str, object]) -> None:
+    async def _admit(self, scope: Scope, state: dict[str, object]) -> None:
         headers = Headers(scope=scope)
-        self.keys.check(headers)
+        state["principal"] = await self.auth.principal(headers, scope["path"])
         state["anthropic_version"] = negotiate_version(headers.get("anthropic-version"))
         state["anthropic_betas"] = parse_betas(headers.get("anthropic-beta"))
         declared = headers.get("content-length")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.responses import Response
 
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 ERROR_TABLE: dict[type[errors.AntiphonError], tuple[int, ErrorType]] = {
     errors.InvalidRequest: (400, "invalid_request_error"),
     errors.AuthenticationFailed: (401, "authentication_error"),
+    errors.BillingError: (402, "billing_error"),
     errors.PermissionDenied: (403, "permission_error"),
     errors.NotFound: (404, "not_found_error"),
     errors.MethodNotAllowed: (405, "invalid_request_error"),
@@ -25,7 +27,7 @@ ERROR_TABLE: dict[type[errors.AntiphonError], tuple[int, ErrorType]] = {
 }
 
 # Retrying cannot turn these into successes; tell the SDKs not to.
-_NOT_RETRYABLE = {400, 401, 403, 404, 405, 413}
+_NOT_RETRYABLE = {400, 401, 402, 403, 404, 405, 413}
 
 
 def classify(error: BaseException) -> tuple[int, ErrorType, str]:
@@ -50,7 +52,7 @@ def error_response(error: BaseException, request_id: str | None) -> Response:
         headers["x-should-retry"] = "false"
     retry_after = getattr(error, "retry_after_seconds", None)
     if retry_after is not None:
-        headers["retry-after"] = str(max(1, round(retry_after)))
+        headers["retry-after"] = str(max(1, math.ceil(retry_after)))  # never before it is time
     if isinstance(error, errors.MethodNotAllowed) and error.allowed:
         headers["allow"] = ", ".join(error.allowed)
     return Response(

@@ -20,6 +20,7 @@ from antiphon.services.generation import (
     start_generation,
     validate_stop_sequences,
 )
+from antiphon.services.metering import RequestMeter
 from antiphon.services.models import ModelRegistry
 
 
@@ -46,7 +47,7 @@ class CompletionsService:
         self._registry = registry
         self._strict = strict
 
-    async def start(self, request: CompletionRequest) -> Generation:
+    async def start(self, request: CompletionRequest, meter: RequestMeter | None = None) -> Generation:
         model = self._registry.for_request(request.model)
         prompt = render_prompt(model.template, _conversation(request.prompt))
         stops = validate_stop_sequences(request.stop_sequences)
@@ -60,13 +61,14 @@ class CompletionsService:
             seed=request.seed,
             max_tokens_field="max_tokens_to_sample",
         )
-        return await start_generation(model, prompt, options, self._strict)
+        return await start_generation(model, prompt, options, self._strict, meter=meter)
 
     async def pieces(self, generation: Generation) -> AsyncIterator[CompletionPiece | CompletionEnd]:
         finished = Finished("max_tokens", 0)
         async with generation.stream as stream:
             async for event in stream:
                 if isinstance(event, TextChunk):
+                    await generation.on_output()
                     yield CompletionPiece(event.text)
                 elif isinstance(event, Finished):
                     finished = event

@@ -17,13 +17,16 @@ from antiphon.engine.base import (
     Grammar,
     Priority,
     Prompt,
+    PromptCacheUsage,
     SamplingParams,
     ThinkingControl,
 )
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import InvalidRequest
 from antiphon.ids import request_id as new_request_id
+from antiphon.services.metering import RequestMeter
 from antiphon.services.models import ServedModel
+from antiphon.services.usage import TokenUsage
 
 DEFAULT_TEMPERATURE = 1.0
 # Stop matching precomputes every prefix of every stop sequence, so both are bounded.
@@ -49,6 +52,17 @@ class GenerationOptions:
 LocateBreakpoints = Callable[[tuple[int, ...]], tuple[CacheBreakpoint, ...]]
 
 
+def prompt_usage(
+    prompt_tokens: int, breakpoints: tuple[CacheBreakpoint, ...], cache: PromptCacheUsage
+) -> tuple[int, int, int, int]:
+    """Prompt caching's split of a prompt: (uncached, written 5m, written 1h, read)."""
+    by_ttl = {"5m": 0, "1h": 0}
+    for breakpoint, created in zip(breakpoints, cache.created_tokens):
+        by_ttl[breakpoint.label] += created
+    written = by_ttl["5m"] + by_ttl["1h"]
+    return prompt_tokens - cache.read_tokens - written, by_ttl["5m"], by_ttl["1h"], cache.read_tokens
+
+
 @dataclass
 class Generation:
     """A request accepted and queued (max_new_tokens 0: only to prefill the cache)."""
@@ -58,10 +72,30 @@ class Generation:
     max_new_tokens: int
     stream: GenerationStream
     cache_breakpoints: tuple[CacheBreakpoint, ...] = ()
+    meter: RequestMeter | None = None
+
+    def token_usage(self) -> TokenUsage:
+        """What was spent so far: nothing before the sequence started, then the prompt (split
+        by the prefix cache) and the output tokens generated."""
+        cache = self.stream.cache_usage
+        if cache is None:
+            return TokenUsage(0, 0, 0, 0, 0)
+        uncached, written_5m, written_1h, read = prompt_usage(
+            self.prompt_tokens, self.cache_breakpoints, cache
+        )
+        return TokenUsage(uncached, written_5m, written_1h, read, self.stream.output_tokens)
+
+    async def on_output(self) -> None:
+        """Charge the output rate limit for the tokens generated so far."""
+        if self.meter is not None:
+            await self.meter.on_output(self.stream.output_tokens)
 
     async def close(self) -> None:
-        """Release the queue place, aborting the sequence if unfinished. Idempotent."""
+        """Release the queue place, aborting the sequence if unfinished, and record its usage.
+        Idempotent."""
         await self.stream.aclose()
+        if self.meter is not None:
+            await self.meter.finish(self.model.card.id, self.token_usage())
 
 
 def validate_stop_sequences(stop_sequences: list[str] | None) -> tuple[str, ...]:
@@ -110,6 +144,7 @@ async def start_generation(
     options: GenerationOptions,
     strict: bool,
     locate: LocateBreakpoints | None = None,
+    meter: RequestMeter | None = None,
 ) -> Generation:
     def prepare() -> tuple[tuple[int, ...], tuple[CacheBreakpoint, ...]]:
         tokens = tuple(model.engine.tokenize(prompt))
@@ -136,5 +171,7 @@ async def start_generation(
         priority=options.priority,
         cache_breakpoints=breakpoints,
     )
+    if meter is not None:  # rate and spend limits, charged with the exact prompt size
+        await meter.admit(len(tokens))
     stream = model.engine.generate(request)
-    return Generation(model, len(tokens), max_new_tokens, stream, breakpoints)
+    return Generation(model, len(tokens), max_new_tokens, stream, breakpoints, meter)

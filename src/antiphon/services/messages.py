@@ -36,10 +36,12 @@ from antiphon.services.generation import (
     Generation,
     GenerationOptions,
     LocateBreakpoints,
+    prompt_usage,
     start_generation,
     validate_stop_sequences,
 )
 from antiphon.services.message_plan import MessagePlan, plan_message
+from antiphon.services.metering import RequestMeter
 from antiphon.services.models import ModelRegistry
 from antiphon.services.response_builder import ResponseBuilder
 from antiphon.services.thinking_seal import ThinkingSeal
@@ -76,17 +78,14 @@ def _usage(
     prompt_tokens: int, breakpoints: tuple[CacheBreakpoint, ...], cache: PromptCacheUsage
 ) -> Usage:
     """Prompt caching's split of the prompt: read, written (by TTL), and the rest."""
-    by_ttl = {"5m": 0, "1h": 0}
-    for breakpoint, created in zip(breakpoints, cache.created_tokens):
-        by_ttl[breakpoint.label] += created
-    written = sum(cache.created_tokens)
+    uncached, written_5m, written_1h, read = prompt_usage(prompt_tokens, breakpoints, cache)
     return Usage(
-        input_tokens=prompt_tokens - cache.read_tokens - written,
+        input_tokens=uncached,
         output_tokens=0,
-        cache_creation_input_tokens=written,
-        cache_read_input_tokens=cache.read_tokens,
+        cache_creation_input_tokens=written_5m + written_1h,
+        cache_read_input_tokens=read,
         cache_creation=CacheCreation(
-            ephemeral_5m_input_tokens=by_ttl["5m"], ephemeral_1h_input_tokens=by_ttl["1h"]
+            ephemeral_5m_input_tokens=written_5m, ephemeral_1h_input_tokens=written_1h
         ),
     )
 
@@ -115,7 +114,9 @@ class MessagesService:
 
         return TokenCount(input_tokens=await asyncio.to_thread(count))
 
-    async def start(self, request: MessagesRequest) -> MessageGeneration:
+    async def start(
+        self, request: MessagesRequest, meter: RequestMeter | None = None
+    ) -> MessageGeneration:
         """Validate, render, tokenize and queue; every refusal happens here."""
         model = self._registry.for_request(request.model)
         stops = validate_stop_sequences(request.stop_sequences)
@@ -140,7 +141,9 @@ class MessagesService:
 
                 return locate_breakpoints(request, marked, tokens, tokens_of, self._ttl_seconds)
 
-        generation = await start_generation(model, plan.prompt, options, self._strict, locate)
+        generation = await start_generation(
+            model, plan.prompt, options, self._strict, locate, meter
+        )
         return MessageGeneration(generation, plan)
 
     async def create(self, started: MessageGeneration) -> Message:
@@ -203,6 +206,7 @@ class MessagesService:
             )
             async for event in stream:
                 if isinstance(event, TextChunk):
+                    await generation.on_output()
                     for parsed in parser.feed(event.text):
                         for out in builder.on_event(parsed):
                             yield out

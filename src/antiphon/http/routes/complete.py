@@ -18,6 +18,7 @@ from starlette.responses import Response
 from antiphon.http.body import read_model
 from antiphon.http.disconnect import unless_disconnected
 from antiphon.http.errors import error_json
+from antiphon.http.metering import publish_limits, request_meter
 from antiphon.http.responses import json_response
 from antiphon.http.sse import encode_event, error_event, guard_errors, sse_response
 from antiphon.http.versions import LEGACY_VERSION
@@ -87,7 +88,11 @@ async def _cumulative(
 async def complete(request: Request) -> Response:
     body = await read_model(request, CompletionRequest)
     service = _service(request)
-    generation = await service.start(body)
+    meter = request_meter(request)
+    try:
+        generation = await service.start(body, meter)
+    finally:
+        publish_limits(request, meter)
     model = generation.model.card.id
     if not body.stream:
         try:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from antiphon.http.body import read_model
 from antiphon.http.disconnect import unless_disconnected
+from antiphon.http.metering import publish_limits, request_meter
 from antiphon.http.responses import json_response
 from antiphon.http.sse import encode_model, error_event, guard_errors, sse_response
 from antiphon.protocol.messages import CountTokensRequest, MessagesRequest
@@ -22,7 +23,11 @@ def _service(request: Request) -> MessagesService:
 async def create_message(request: Request) -> Response:
     body = await read_model(request, MessagesRequest)
     service = _service(request)
-    generation = await service.start(body)
+    meter = request_meter(request)
+    try:
+        generation = await service.start(body, meter)
+    finally:
+        publish_limits(request, meter)
     if not body.stream:
         try:
             return json_response(await unless_disconnected(request, service.create(generation)))

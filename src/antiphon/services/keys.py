@@ -1,0 +1,154 @@
+"""API keys and admin keys: issue, authenticate, list, change.
+
+A key is a random secret shown once; only its SHA-256 is stored. Authentication happens on
+every request, so a found key is remembered for `CACHE_SECONDS`: a key revoked through this
+process stops working at once, one revoked through another replica (or the CLI) within that
+time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from antiphon.errors import AuthenticationFailed, InvalidRequest, NotFound
+from antiphon.ids import new_id, utc_now
+from antiphon.store.api_keys import ApiKeyStore
+from antiphon.store.pages import Page, PageRequest
+from antiphon.store.tables import ApiKey
+
+KeyKind = Literal["api", "admin"]
+KeyStatus = Literal["active", "inactive", "archived", "expired"]
+CACHE_SECONDS = 5.0
+_SECRET_PREFIX: dict[KeyKind, str] = {"api": "sk-antiphon-api01-", "admin": "sk-antiphon-admin01-"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id and kind, and for API keys their workspace."""
+
+    key_id: str
+    kind: KeyKind
+    workspace_id: str | None
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret(kind: KeyKind) -> str:
+    return _SECRET_PREFIX[kind] + secrets.token_urlsafe(32)
+
+
+def key_hint(secret: str) -> str:
+    """Enough to recognise a key in a list, never enough to guess it."""
+    for prefix in _SECRET_PREFIX.values():
+        if secret.startswith(prefix) and len(secret) > len(prefix) + 8:
+            return f"{prefix}{secret[len(prefix):len(prefix) + 3]}...{secret[-4:]}"
+    return f"{secret[:3]}...{secret[-4:]}" if len(secret) >= 12 else "..."
+
+
+def effective_status(key: ApiKey, now: datetime) -> KeyStatus:
+    if key.status == "active" and key.expires_at is not None and key.expires_at <= now:
+        return "expired"
+    return key.status  # type: ignore[return-value]
+
+
+class KeyService:
+    def __init__(self, store: ApiKeyStore) -> None:
+        self._store = store
+        self._found: dict[str, tuple[ApiKey, float]] = {}
+
+    async def authenticate(self, secret: str) -> Principal:
+        """The caller behind `secret`, or AuthenticationFailed (unknown, inactive, expired)."""
+        wanted = digest(secret)
+        cached = self._found.get(wanted)
+        if cached is not None and time.monotonic() - cached[1] < CACHE_SECONDS:
+            key = cached[0]
+        else:
+            found = await self._store.by_secret_sha256(wanted)
+            if found is None:
+                raise AuthenticationFailed("invalid x-api-key")
+            key = found
+            self._found[wanted] = (key, time.monotonic())
+        # The index found it by digest; compare in constant time all the same.
+        if not hmac.compare_digest(key.secret_sha256, wanted):
+            raise AuthenticationFailed("invalid x-api-key")
+        status = effective_status(key, utc_now())
+        if status != "active":
+            raise AuthenticationFailed(f"this API key is {status}")
+        return Principal(key.id, key.kind, key.workspace_id)  # type: ignore[arg-type]
+
+    async def register(
+        self, kind: KeyKind, name: str, workspace_id: str | None, secret: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiKey, str]:
+        """Store a key (a new random secret unless one is given); returns it and its secret."""
+        secret = secret or new_secret(kind)
+        key = ApiKey(
+            id=new_id("apikey" if kind == "api" else "admkey"), kind=kind, name=name,
+            workspace_id=workspace_id, secret_sha256=digest(secret),
+            partial_key_hint=key_hint(secret), status="active", created_at=utc_now(),
+            expires_at=expires_at,
+        )
+        await self._store.add(key)
+        return key, secret
+
+    async def ensure(self, kind: KeyKind, name: str, workspace_id: str | None, secret: str) -> bool:
+        """Register a configured secret unless it already is; True if it was new."""
+        existing = await self._store.by_secret_sha256(digest(secret))
+        if existing is not None:
+            if existing.kind != kind:
+                raise ValueError(f"the configured {kind} key is already registered as another kind")
+            return False
+        await self.register(kind, name, workspace_id, secret)
+        return True
+
+    async def has_any(self, kind: KeyKind) -> bool:
+        return await self._store.any_of_kind(kind)
+
+    async def get(self, key_id: str) -> ApiKey:
+        key = await self._store.get(key_id)
+        if key is None:
+            raise NotFound(f"api_key_id: no API key with id {key_id!r}")
+        return key
+
+    async def list(
+        self, page: PageRequest, workspace_id: str | None, status: KeyStatus | None
+    ) -> Page[ApiKey]:
+        if status is None:
+            return await self._store.list(page, workspace_id, None)
+        stored = ("active",) if status in ("active", "expired") else (status,)
+        # Expiry is a matter of time, not a stored status: filter it here, page by page.
+        listed = await self._store.list(page, workspace_id, stored)
+        now = utc_now()
+        kept = [key for key in listed.rows if effective_status(key, now) == status]
+        return Page(kept, listed.has_more)
+
+    async def update(self, key_id: str, name: str | None, status: KeyStatus | None) -> ApiKey:
+        key = await self.get(key_id)
+        current = effective_status(key, utc_now())
+        if status is not None and status != current:
+            if current == "archived":
+                raise InvalidRequest("status: an archived API key cannot change status")
+            if current == "expired" and status == "active":
+                raise InvalidRequest("status: an expired API key cannot be activated")
+        changes: dict[str, object] = {}
+        if name is not None:
+            changes["name"] = name
+        if status is not None and status != current:
+            changes["status"] = status
+        updated = await self._store.update(key_id, changes) if changes else key
+        if updated is None:
+            raise NotFound(f"api_key_id: no API key with id {key_id!r}")
+        self._found = {h: v for h, v in self._found.items() if v[0].id != key_id}
+        return updated
+
+    def forget(self) -> None:
+        """Drop remembered keys (after an operation that changed many, such as archiving)."""
+        self._found.clear()

@@ -1,0 +1,83 @@
+"""The platform services wired together: store, keys, workspaces, limits, usage, metering.
+
+`build_platform` does no I/O (connections open lazily on the server's event loop);
+`start` migrates the schema, connects Redis and starts the usage writer; `close` stops them,
+writing what is queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from antiphon.config import Settings
+from antiphon.services.keys import KeyService
+from antiphon.services.limit_policy import LimitPolicy
+from antiphon.services.metering import Metering
+from antiphon.services.pricing import PriceTable
+from antiphon.services.rate_limits import InMemoryRateLimiter, RateLimiter
+from antiphon.services.rate_limits.redis_limiter import RedisRateLimiter
+from antiphon.services.spend import SpendTracker
+from antiphon.services.usage import UsageRecorder
+from antiphon.services.workspaces import WorkspaceService
+from antiphon.store.api_keys import ApiKeyStore
+from antiphon.store.database import Database, async_url
+from antiphon.store.limits import RateLimitStore
+from antiphon.store.usage import UsageStore
+from antiphon.store.workspaces import WorkspaceStore
+
+
+def organization_limits(settings: Settings) -> dict[str, int]:
+    values = {
+        "requests_per_minute": settings.rate_limit_requests_per_minute,
+        "input_tokens_per_minute": settings.rate_limit_input_tokens_per_minute,
+        "output_tokens_per_minute": settings.rate_limit_output_tokens_per_minute,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    database: Database
+    keys: KeyService
+    workspaces: WorkspaceService
+    usage: UsageStore
+    policy: LimitPolicy
+    prices: PriceTable
+    recorder: UsageRecorder
+    spend: SpendTracker
+    metering: Metering
+
+    organization_id: str
+
+    async def start(self) -> None:
+        await self.database.migrate()
+        if self.settings.redis_url is not None:
+            # Installations sharing one Redis keep apart by their organisation's id.
+            limiter: RateLimiter = await RedisRateLimiter.connect(
+                self.settings.redis_url, prefix=f"antiphon:rl:{self.organization_id}:"
+            )
+            self.metering.limiter = limiter
+        self.recorder.start()
+
+    async def close(self) -> None:
+        await self.recorder.close()
+        await self.metering.limiter.close()
+        await self.database.close()
+
+
+def build_platform(settings: Settings, organization_id: str) -> Platform:
+    database = Database.create(async_url(settings.database_url, settings.data_dir))
+    workspace_store = WorkspaceStore(database)
+    usage = UsageStore(database)
+    prices = PriceTable(settings.prices)
+    spend = SpendTracker(usage, prices)
+    recorder = UsageRecorder(usage, on_record=spend.on_record)
+    policy = LimitPolicy(organization_limits(settings), RateLimitStore(database), workspace_store)
+    return Platform(
+        settings=settings, database=database, keys=KeyService(ApiKeyStore(database)),
+        workspaces=WorkspaceService(workspace_store), usage=usage, policy=policy,
+        prices=prices, recorder=recorder, spend=spend,
+        metering=Metering(InMemoryRateLimiter(), policy, recorder, spend),
+        organization_id=organization_id,
+    )

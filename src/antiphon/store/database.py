@@ -1,0 +1,130 @@
+"""The database: engine and sessions from a URL, and migrations on open.
+
+`sqlite:///…` (or a bare data directory) uses aiosqlite, `postgresql://…` uses asyncpg; the
+URL's driver is filled in when it is missing, so users write the URLs they know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+# Two replicas starting together must not both run the same migration.
+_MIGRATION_LOCK = 0x616E7469  # "anti"
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL names no database this server supports."""
+
+
+def async_url(url: str | None, data_dir: Path) -> str:
+    """The SQLAlchemy URL with an asyncio driver; None means SQLite in the data directory."""
+    if url is None:
+        return f"sqlite+aiosqlite:///{data_dir / 'antiphon.db'}"
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DatabaseUrlError(f"database URL {url!r} is not a URL: {error}") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(f"database URL {url!r}: only sqlite and postgresql are supported")
+    if "+" not in parsed.drivername:
+        parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    # WAL lets the CLI read while the server writes; busy_timeout waits instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(files("antiphon.store") / "migrations"))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @classmethod
+    def create(cls, url: str) -> Database:
+        """No I/O yet: connections open on first use, on the event loop that uses them."""
+        if url.startswith("sqlite"):
+            path = make_url(url).database
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return cls(engine)
+
+    @classmethod
+    async def open(cls, url: str) -> Database:
+        """Connect and bring the schema to the newest migration."""
+        database = cls.create(url)
+        try:
+            await database.migrate()
+        except BaseException:
+            await database.close()
+            raise
+        return database
+
+    async def migrate(self) -> None:
+        async with self.engine.begin() as connection:
+            if self.is_postgresql:
+                await connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
+            await connection.run_sync(_upgrade)
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """One process at a time in this block (PostgreSQL: a session advisory lock), so that
+        replicas starting together do not each create the first rows."""
+        if not self.is_postgresql:
+            yield
+            return
+        async with self.engine.connect() as connection:
+            await connection.execute(text(f"SELECT pg_advisory_lock({_MIGRATION_LOCK + 1})"))
+            await connection.commit()
+            try:
+                yield
+            finally:
+                await connection.execute(text(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK + 1})"))
+                await connection.commit()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits on leaving the block (or rolls back on an error)."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,106 @@
+"""The platform's tables. Changing one means writing an Alembic migration next to it.
+
+Timestamps are timezone-aware UTC. Usage keeps `minute` (minutes since the Unix epoch) as an
+integer beside the timestamp so that time buckets are integer division in SQL, which SQLite
+and PostgreSQL compute alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, ForeignKey, Index, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out: SQLite keeps no time zone, so one is put back."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON}
+
+
+class Organization(Base):
+    """The one organisation of this installation (one row)."""
+
+    __tablename__ = "organization"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    display_color: Mapped[str] = mapped_column(String(16))
+    tags: Mapped[dict[str, Any]]
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]
+    # Monthly spend limit in US cents; None: no limit.
+    spend_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ApiKey(Base):
+    """API and admin keys. Only the SHA-256 of the secret is kept: keys are 256-bit random,
+    so a fast hash is enough (a slow one would only slow every request)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "api" | "admin"
+    name: Mapped[str] = mapped_column(String(500))
+    workspace_id: Mapped[str | None] = mapped_column(ForeignKey("workspaces.id"))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    partial_key_hint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # active | inactive | archived
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class RateLimitOverride(Base):
+    """A workspace's own value for one limiter type (requests_per_minute, …)."""
+
+    __tablename__ = "rate_limit_overrides"
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    limit_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageRecord(Base):
+    """One served request's token usage; the request id as key makes recording idempotent."""
+
+    __tablename__ = "usage_records"
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recorded_at: Mapped[datetime]
+    minute: Mapped[int] = mapped_column(BigInteger)
+    model: Mapped[str] = mapped_column(String(200))
+    api_key_id: Mapped[str | None] = mapped_column(String(64))
+    workspace_id: Mapped[str | None] = mapped_column(String(64))
+    service_tier: Mapped[str] = mapped_column(String(16))
+    uncached_input_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_creation_5m_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_creation_1h_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_usage_minute", "minute"),
+        Index("ix_usage_workspace_minute", "workspace_id", "minute"),
+    )

@@ -1,0 +1,134 @@
+"""Rate limits end to end: the headers, 429 with retry-after at the configured rate, recovery
+after it, and one limit shared by two replicas over PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import stop_server
+from tests.e2e.platform import (
+    MODEL,
+    PlatformServer,
+    create_key,
+    create_workspace,
+    start_platform_server,
+)
+from tests.services import postgres_database, redis_url
+
+BODY = {"model": MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+RATE_LIMIT_ID = "rl_antiphon_models"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformServer]:
+    # An organisation-wide limit large enough never to be the one that refuses.
+    args = ["--rate-limit-requests-per-minute", "100000"]
+    process, server = start_platform_server(tmp_path_factory.mktemp("limits"), "limits", None, args)
+    yield server
+    stop_server(process)
+
+
+def _limited_key(platform: PlatformServer, limits: list[dict]) -> str:
+    with platform.admin() as admin:
+        workspace = create_workspace(admin, "limited")
+        response = admin.post(
+            f"/v1/organizations/workspaces/{workspace['id']}/rate_limits/{RATE_LIMIT_ID}", json={"limits": limits})
+        assert response.status_code == 200, response.text
+        return create_key(admin, "limited key", workspace["id"])["key"]
+
+
+def _reset_at(value: str) -> datetime:
+    assert value.endswith("Z"), value
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_requests_per_minute_refuse_at_the_rate_with_headers_and_recover(platform: PlatformServer) -> None:
+    key = _limited_key(platform, [{"type": "requests_per_minute", "value": 30}])
+    remaining: list[int] = []
+    with platform.raw(key) as client:
+        for _ in range(40):
+            response = client.post("/v1/messages", json=BODY)
+            if response.status_code != 200:
+                break
+            assert response.headers["anthropic-ratelimit-requests-limit"] == "30"
+            _reset_at(response.headers["anthropic-ratelimit-requests-reset"])
+            remaining.append(int(response.headers["anthropic-ratelimit-requests-remaining"]))
+        # A bucket of 30 that refills one request every two seconds: 30, perhaps one more.
+        assert 30 <= len(remaining) <= 31 and remaining[0] == 29 and remaining == sorted(remaining, reverse=True)
+        assert response.status_code == 429, response.text
+        assert response.json()["error"]["type"] == "rate_limit_error"
+        assert "30 requests per minute" in response.json()["error"]["message"]
+        wait = int(response.headers["retry-after"])
+        assert 1 <= wait <= 3
+        assert response.headers["anthropic-ratelimit-requests-remaining"] == "0"
+        time.sleep(wait)
+        assert client.post("/v1/messages", json=BODY).status_code == 200
+
+
+def test_input_tokens_are_charged_from_the_exact_count(platform: PlatformServer) -> None:
+    key = _limited_key(platform, [{"type": "input_tokens_per_minute", "value": 1000}])
+    with platform.raw(key) as client:
+        counted = client.post("/v1/messages/count_tokens", json={k: BODY[k] for k in ("model", "messages")})
+        tokens = counted.json()["input_tokens"]
+        first = client.post("/v1/messages", json=BODY)
+        assert first.headers["anthropic-ratelimit-input-tokens-limit"] == "1000"
+        assert int(first.headers["anthropic-ratelimit-input-tokens-remaining"]) == 1000 - tokens
+        assert "anthropic-ratelimit-requests-limit" in first.headers  # the organisation's
+        big = {**BODY, "messages": [{"role": "user", "content": "word " * 380}]}
+        statuses = [client.post("/v1/messages", json=big) for _ in range(3)]
+        # ~390 tokens each: two fit in what is left of 1000, the third does not.
+        assert [r.status_code for r in statuses] == [200, 200, 429], [r.text for r in statuses]
+        assert "input tokens per minute" in statuses[2].json()["error"]["message"]
+
+
+def test_output_tokens_are_charged_as_generated(platform: PlatformServer) -> None:
+    key = _limited_key(platform, [{"type": "output_tokens_per_minute", "value": 20}])
+    with platform.raw(key) as client:
+        long = {**BODY, "max_tokens": 40, "temperature": 0,
+                "messages": [{"role": "user", "content": "Write a long story about a dragon."}]}
+        served = client.post("/v1/messages", json=long)
+        assert served.status_code == 200 and served.json()["usage"]["output_tokens"] > 20
+        # The bucket is now in debt: the next request waits until it is paid back.
+        refused = client.post("/v1/messages", json=BODY)
+        assert refused.status_code == 429 and "output tokens" in refused.json()["error"]["message"]
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["anthropic-ratelimit-output-tokens-remaining"] == "0"
+
+
+def test_two_replicas_share_one_limit_through_postgresql_and_redis(tmp_path: Path) -> None:
+    redis = redis_url()
+    with postgres_database() as url:
+        args = ["--redis-url", redis]
+        first, one = start_platform_server(tmp_path, "replica-1", url, args)
+        try:
+            second, two = start_platform_server(tmp_path, "replica-2", url, args)
+            try:
+                _share_one_limit(one, two)
+            finally:
+                stop_server(second)
+        finally:
+            stop_server(first)
+
+
+def _share_one_limit(one: PlatformServer, two: PlatformServer) -> None:
+    key = _limited_key(one, [{"type": "requests_per_minute", "value": 6}])  # made on replica 1
+    with two.admin() as admin:  # replica 2 sees the key and the limit in the shared database
+        listed = admin.get("/v1/organizations/api_keys", params={"limit": 1000}).json()["data"]
+        assert "limited key" in [k["name"] for k in listed]
+    time.sleep(2.5)  # replica 2 re-reads limits every two seconds
+    statuses = []
+    with one.raw(key) as a, two.raw(key) as b:
+        for i in range(10):
+            statuses.append((a if i % 2 == 0 else b).post("/v1/messages", json=BODY).status_code)
+    # One bucket of 6 (refilling one every 10 s) across both replicas: six pass, four wait.
+    assert statuses.count(200) == 6 and statuses.count(429) == 4, statuses
+    assert statuses[:6] == [200] * 6
+    with httpx.Client() as plain:
+        refused = plain.post(f"{two.url}/v1/messages", json=BODY, headers={"x-api-key": key, "anthropic-version": "2023-06-01"})
+        assert refused.status_code == 429 and refused.headers["anthropic-ratelimit-requests-limit"] == "6"
