@@ -52,6 +52,10 @@ def _run(
     async def session() -> Result:
         database = await Database.open(url)
         try:
+            async with database.exclusive():  # a store the server has not started on yet
+                workspaces = WorkspaceService(WorkspaceStore(database))
+                await workspaces.ensure_organization(settings.organization_name)
+                await workspaces.ensure_default()
             return await work(database, PriceTable(settings.prices))
         finally:
             await database.close()

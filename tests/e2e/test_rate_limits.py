@@ -80,6 +80,9 @@ def test_input_tokens_are_charged_from_the_exact_count(platform: PlatformServer)
         assert first.headers["anthropic-ratelimit-input-tokens-limit"] == "1000"
         assert int(first.headers["anthropic-ratelimit-input-tokens-remaining"]) == 1000 - tokens
         assert "anthropic-ratelimit-requests-limit" in first.headers  # the organisation's
+        # `tokens` is the tighter of the token limits: here the only one.
+        assert first.headers["anthropic-ratelimit-tokens-limit"] == "1000"
+        assert first.headers["anthropic-ratelimit-tokens-remaining"] == str(1000 - tokens)
         big = {**BODY, "messages": [{"role": "user", "content": "word " * 380}]}
         statuses = [client.post("/v1/messages", json=big) for _ in range(3)]
         # ~390 tokens each: two fit in what is left of 1000, the third does not.

@@ -168,3 +168,27 @@ def test_a_restart_keeps_every_key_and_every_usage_record(
         assert "first start" not in server.server.log_path.read_text()  # no new keys were made
     finally:
         stop_server(process)
+
+
+def test_a_stream_cut_off_midway_is_recorded_with_what_it_spent(platform: PlatformServer) -> None:
+    with platform.admin() as admin:
+        workspace = create_workspace(admin, "aborted")
+        key = create_key(admin, "aborting", workspace["id"])
+        body = {"model": MODEL, "max_tokens": 300, "stream": True, "temperature": 0,
+                "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}]}
+        deltas = 0
+        with platform.raw(key["key"]) as client, client.stream("POST", "/v1/messages", json=body) as response:
+            for line in response.iter_lines():
+                deltas += line == "event: content_block_delta"
+                if deltas == 8:
+                    break  # leaving the block closes the connection mid-answer
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            report = _report(admin, workspace["id"])
+            if _sum(report, "output_tokens") > 0:
+                break
+            time.sleep(0.2)
+        spent = _sum(report, "output_tokens")
+        assert 8 <= spent < 300 and _sum(report, "uncached_input_tokens") > 0
+        time.sleep(1.0)  # nothing more arrives for it later
+        assert _sum(_report(admin, workspace["id"]), "output_tokens") == spent
