@@ -6,7 +6,8 @@ usage) N times in-process, and writes the recorded usage the way the server does
 every 0.5 s). Reports microseconds per request and usage records written per second.
 
     python bench/platform_overhead.py --requests 5000                       # SQLite + memory
-    python bench/platform_overhead.py --database-url postgresql://postgres@127.0.0.1/test \\
+    createdb -h 127.0.0.1 -U postgres antiphon_bench   # a database of its own
+    python bench/platform_overhead.py --database-url postgresql://postgres@127.0.0.1/antiphon_bench \\
         --redis-url redis://127.0.0.1:6379/0                                # PostgreSQL + Redis
 """
 

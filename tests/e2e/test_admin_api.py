@@ -168,6 +168,12 @@ def test_workspaces_create_list_page_update_archive(platform: PlatformServer, ad
     ("GET", "/v1/organizations/usage_report/messages?starting_at=2026-01-01T00:00:00Z&limit=32", None, 400, "limit"),
     ("GET", "/v1/organizations/cost_report?starting_at=2026-01-01T00:00:00Z&bucket_width=1h", None, 400, "bucket_width"),
     ("GET", "/v1/organizations/cost_report?starting_at=2026-01-01T00:00:00Z&group_by[]=model", None, 400, "group_by"),
+    ("GET", "/v1/organizations/usage_report/messages?starting_at=2026-01-01T00:00:00Z&page=tomorrow", None, 400, "page"),
+    ("GET", "/v1/organizations/workspaces/wrkspc_unknown/spend_limit", None, 404, "wrkspc_unknown"),
+    ("POST", "/v1/organizations/workspaces/wrkspc_unknown/spend_limit", {"amount": "5"}, 404, "wrkspc_unknown"),
+    ("POST", "/v1/organizations/workspaces/wrkspc_unknown/rate_limits/rl_antiphon_models",
+     {"limits": [{"type": "requests_per_minute", "value": 5}]}, 404, "wrkspc_unknown"),
+    ("DELETE", "/v1/organizations/workspaces", None, 405, "DELETE"),
     ("GET", "/v1/organizations/nothing_here", None, 404, "no route"),
 ])
 def test_bad_admin_input_gets_its_documented_error(

@@ -71,6 +71,15 @@ def test_requests_per_minute_refuse_at_the_rate_with_headers_and_recover(platfor
         assert client.post("/v1/messages", json=BODY).status_code == 200
 
 
+def test_one_workspace_spending_its_limit_leaves_another_untouched(platform: PlatformServer) -> None:
+    exhausted = _limited_key(platform, [{"type": "requests_per_minute", "value": 2}])
+    neighbour = _limited_key(platform, [{"type": "requests_per_minute", "value": 2}])
+    with platform.raw(exhausted) as one, platform.raw(neighbour) as two:
+        assert [one.post("/v1/messages", json=BODY).status_code for _ in range(3)] == [200, 200, 429]
+        answered = two.post("/v1/messages", json=BODY)
+        assert answered.status_code == 200 and answered.headers["anthropic-ratelimit-requests-remaining"] == "1"
+
+
 def test_input_tokens_are_charged_from_the_exact_count(platform: PlatformServer) -> None:
     key = _limited_key(platform, [{"type": "input_tokens_per_minute", "value": 1000}])
     with platform.raw(key) as client:

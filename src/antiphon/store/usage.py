@@ -50,9 +50,9 @@ class UsageStore:
             return
         dialect = postgresql if self._db.is_postgresql else sqlite
         rows = [{c: getattr(r, c) for c in UsageRecord.__table__.columns.keys()} for r in records]
-        statement = dialect.insert(UsageRecord).values(rows).on_conflict_do_nothing()
+        statement = dialect.insert(UsageRecord).on_conflict_do_nothing()
         async with self._db.transaction() as session:
-            await session.execute(statement)
+            await session.execute(statement, rows)  # executemany: batched by the driver
 
     async def sums(self, query: UsageQuery) -> list[UsageSum]:
         bucket = (UsageRecord.minute // query.width_minutes).label("bucket")
