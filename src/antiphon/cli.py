@@ -21,6 +21,7 @@ from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
 from antiphon.engine.llamacpp_kv import kv_cells
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
+from antiphon.errors import AntiphonError
 from antiphon.services.bootstrap import Bootstrapped, bootstrap
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
 from antiphon.services.thinking_seal import ThinkingSeal, load_or_create_secret, secret_from_text
@@ -193,7 +194,7 @@ def _bootstrap(settings: Settings) -> Bootstrapped:
     """Migrate the store and create the first rows; a store that cannot be used stops here."""
     try:
         return asyncio.run(bootstrap(settings))
-    except (DatabaseUrlError, ValueError, OSError, SQLAlchemyError) as error:
+    except (DatabaseUrlError, ValueError, OSError, SQLAlchemyError, AntiphonError) as error:
         console.print(f"[red]error:[/] the platform store cannot be used: {error}")
         raise typer.Exit(2) from None
 

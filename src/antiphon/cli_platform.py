@@ -14,6 +14,7 @@ from typing import Annotated, Optional, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from antiphon.config import SettingsError, load_settings
 from antiphon.errors import AntiphonError
@@ -65,20 +66,34 @@ def _run(
     except AntiphonError as error:
         err.print(f"[red]error:[/] {error.message}")
         raise typer.Exit(1) from None
+    except (SQLAlchemyError, OSError) as error:
+        err.print(f"[red]error:[/] the store at {settings.database_url or settings.data_dir} "
+                  f"cannot be used: {error}")
+        raise typer.Exit(2) from None
 
 
 @keys_app.command("create")
 def keys_create(
-    name: str, workspace: Annotated[Optional[str], typer.Option(help="Workspace id (default: the default workspace).")] = None,
+    name: str,
+    workspace: Annotated[Optional[str], typer.Option(help="Workspace id (default: the default workspace).")] = None,
     expires_in_days: Annotated[Optional[int], typer.Option(min=1, help="Days until it expires.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="An admin key (Admin API only), e.g. to replace a lost one.")] = False,
     data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
 ) -> None:
-    """Create an API key and print its secret (shown this once)."""
+    """Create an API key (or with --admin an admin key) and print its secret, shown this once."""
+    if admin and workspace:
+        raise typer.BadParameter("admin keys belong to the organisation, not to a workspace")
+
     async def work(database: Database, _: PriceTable) -> str:
+        keys = KeyService(ApiKeyStore(database))
+        expires = utc_now() + timedelta(days=expires_in_days) if expires_in_days else None
+        if admin:
+            key, secret = await keys.register("admin", name, None, expires_at=expires)
+            err.print(f"created admin key {key.id}; the secret is shown once:")
+            return secret
         workspaces = WorkspaceService(WorkspaceStore(database))
         target = await (workspaces.active(workspace) if workspace else workspaces.default())
-        expires = utc_now() + timedelta(days=expires_in_days) if expires_in_days else None
-        key, secret = await KeyService(ApiKeyStore(database)).register("api", name, target.id, expires_at=expires)
+        key, secret = await keys.register("api", name, target.id, expires_at=expires)
         err.print(f"created {key.id} in workspace {target.id}; the secret is shown once:")
         return secret
 

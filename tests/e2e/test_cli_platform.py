@@ -59,6 +59,13 @@ def test_keys_and_workspaces_made_in_the_terminal_serve_and_revoke(tmp_path: Pat
             pytest.fail("a revoked key still works after 10 s")
         archived = cli(data_dir, "workspaces", "archive", workspace_id)
         assert archived.returncode == 0 and workspace_id in archived.stdout
+
+        replacement = cli(data_dir, "keys", "create", "replacement admin", "--admin")
+        admin_secret = replacement.stdout.strip()
+        assert replacement.returncode == 0 and admin_secret.startswith("sk-antiphon-admin01-")
+        with server.raw(admin_secret) as admin:
+            assert admin.get("/v1/organizations/me").status_code == 200
+            assert admin.get("/v1/models").status_code == 403
     finally:
         stop_server(process)
 

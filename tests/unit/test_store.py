@@ -103,3 +103,15 @@ def test_database_urls_get_their_asyncio_driver(tmp_path: Path) -> None:
     for bad in ("mysql://u@h/db", "not a url"):
         with pytest.raises(DatabaseUrlError):
             async_url(bad, tmp_path)
+
+
+def test_an_unreachable_database_is_overloaded_not_a_bug(tmp_path: Path) -> None:
+    from antiphon.errors import Overloaded
+
+    async def scenario() -> None:
+        database = Database.create(async_url("postgresql://postgres@127.0.0.1:1/nowhere", tmp_path))
+        with pytest.raises(Overloaded, match="store is unavailable"):
+            await WorkspaceStore(database).get("wrkspc_x")
+        await database.close()
+
+    asyncio.run(scenario())

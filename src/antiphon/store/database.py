@@ -6,6 +6,7 @@ URL's driver is filled in when it is missing, so users write the URLs they know.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -16,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +25,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from antiphon.errors import Overloaded
+
+log = logging.getLogger(__name__)
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 # Two replicas starting together must not both run the same migration.
 _MIGRATION_LOCK = 0x616E7469  # "anti"
@@ -122,9 +126,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits on leaving the block (or rolls back on an error)."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session whose work commits on leaving the block (or rolls back on an error).
+
+        A database that cannot be reached is the server's trouble, not a bug in the request:
+        it surfaces as `Overloaded` (529, which clients retry), never as a 500."""
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except (OperationalError, InterfaceError, OSError) as error:
+            log.error("the platform store is unavailable: %s", error)
+            raise Overloaded("the server's store is unavailable; retry shortly", 2.0) from error
 
     async def close(self) -> None:
         await self.engine.dispose()
