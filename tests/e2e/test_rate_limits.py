@@ -69,6 +69,15 @@ def test_requests_per_minute_refuse_at_the_rate_with_headers_and_recover(platfor
         assert response.headers["anthropic-ratelimit-requests-remaining"] == "0"
         time.sleep(wait)
         assert client.post("/v1/messages", json=BODY).status_code == 200
+    metrics = httpx.get(f"{platform.url}/metrics").text
+    assert _metric(metrics, 'antiphon_requests_refused_total{reason="rate_limit"}') >= 1
+    assert _metric(metrics, "antiphon_usage_records_written_total") >= 1 or \
+        _metric(metrics, "antiphon_usage_records_pending") >= 1
+
+
+def _metric(text: str, name: str) -> float:
+    (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[-1])
 
 
 def test_one_workspace_spending_its_limit_leaves_another_untouched(platform: PlatformServer) -> None:

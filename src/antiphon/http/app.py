@@ -122,7 +122,7 @@ def create_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.platform = platform
-    app.state.metrics = metrics_registry(registry)
+    app.state.metrics = metrics_registry(registry, platform)
     app.state.messages = MessagesService(
         registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,
         cache_ttl_seconds={"5m": settings.cache_ttl_5m, "1h": settings.cache_ttl_1h},

@@ -8,6 +8,7 @@ the prompt's exact token count before queuing it, `on_output` as tokens are gene
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from antiphon.errors import BillingError, Overloaded, RateLimited
 from antiphon.ids import utc_now
@@ -45,6 +46,7 @@ class RequestMeter:
             if limit is not None:
                 spent = await metering.spend.month_to_date_cents(workspace, utc_now())
                 if spent >= limit:
+                    metering.refusals["spend_limit"] += 1
                     raise BillingError(
                         f"This workspace has reached its monthly spend limit of "
                         f"${limit / 100:.2f} (spent ${spent / 100:.2f}). Raise the limit "
@@ -56,6 +58,7 @@ class RequestMeter:
         try:
             self.snapshot = await metering.limiter.admit(self._scopes, input_tokens)
         except RateLimited:  # the 429 carries the headers too
+            metering.refusals["rate_limit"] += 1
             self.snapshot = await metering.limiter.snapshot(self._scopes)
             self._scopes = ()  # nothing was charged, so nothing to charge later
             raise
@@ -96,6 +99,7 @@ class Metering:
         self.policy = policy
         self.recorder = recorder
         self.spend = spend
+        self.refusals: Counter[str] = Counter()  # by reason, for /metrics
 
     def meter(self, principal: Principal | None, request_id: str, service_tier: str = "standard") -> RequestMeter:
         return RequestMeter(self, principal, request_id, service_tier)

@@ -58,6 +58,12 @@ class UsageRecorder:
         self._on_record = on_record
         self._pending: list[UsageRecord] = []
         self._task: asyncio.Task[None] | None = None
+        self.written_total = 0  # for /metrics
+        self.failed_writes_total = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def record(self, record: UsageRecord) -> None:
         """Queue one record (event loop only; never blocks)."""
@@ -84,10 +90,12 @@ class UsageRecorder:
             return
         try:
             await self._store.add_many(batch)
+            self.written_total += len(batch)
         except asyncio.CancelledError:  # shutting down: close() writes them
             self._pending[:0] = batch
             raise
         except Exception:
+            self.failed_writes_total += 1
             log.exception("writing %d usage records failed; retrying with the next batch", len(batch))
             self._pending[:0] = batch
 

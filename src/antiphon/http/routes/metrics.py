@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from antiphon.engine.latency import HistogramSnapshot
 from antiphon.services.models import ModelRegistry
+from antiphon.services.platform import Platform
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -92,9 +93,38 @@ class EngineCollector(Collector):
         yield between
 
 
-def metrics_registry(models: ModelRegistry) -> CollectorRegistry:
+class PlatformCollector(Collector):
+    """Refusals by the platform's limits and the usage writer's progress."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+
+    def collect(self) -> Iterator[Metric]:
+        metering, recorder = self._platform.metering, self._platform.recorder
+        refused = CounterMetricFamily(
+            "antiphon_requests_refused", "Requests refused by a rate or spend limit.", labels=["reason"]
+        )
+        for reason in ("rate_limit", "spend_limit"):
+            refused.add_metric([reason], float(metering.refusals[reason]))
+        yield refused
+        yield CounterMetricFamily(
+            "antiphon_usage_records_written", "Usage records written to the store.",
+            value=float(recorder.written_total),
+        )
+        yield CounterMetricFamily(
+            "antiphon_usage_write_failures", "Batches of usage records whose write failed (retried).",
+            value=float(recorder.failed_writes_total),
+        )
+        yield GaugeMetricFamily(
+            "antiphon_usage_records_pending", "Usage records queued for the next write.",
+            value=float(recorder.pending),
+        )
+
+
+def metrics_registry(models: ModelRegistry, platform: Platform) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EngineCollector(models))
+    registry.register(PlatformCollector(platform))
     return registry
 
 
