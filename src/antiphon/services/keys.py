@@ -3,7 +3,7 @@
 A key is a random secret shown once; only its SHA-256 is stored. Authentication happens on
 every request, so a found key is remembered for `CACHE_SECONDS`: a key revoked through this
 process stops working at once, one revoked through another replica (or the CLI) within that
-time.
+time. While the store cannot be reached, a key seen before keeps its last known state.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from antiphon.errors import AuthenticationFailed, InvalidRequest, NotFound
+from antiphon.errors import AuthenticationFailed, InvalidRequest, NotFound, Overloaded
 from antiphon.ids import new_id, utc_now
 from antiphon.store.api_keys import ApiKeyStore
 from antiphon.store.pages import Page, PageRequest
@@ -71,11 +71,18 @@ class KeyService:
         if cached is not None and time.monotonic() - cached[1] < CACHE_SECONDS:
             key = cached[0]
         else:
-            found = await self._store.by_secret_sha256(wanted)
+            try:
+                found = await self._store.by_secret_sha256(wanted)
+            except Overloaded:
+                if cached is None:
+                    raise
+                found = cached[0]  # the store is down: the key's last known state serves
+            else:
+                if found is not None:
+                    self._found[wanted] = (found, time.monotonic())
             if found is None:
                 raise AuthenticationFailed("invalid x-api-key")
             key = found
-            self._found[wanted] = (key, time.monotonic())
         # The index found it by digest; compare in constant time all the same.
         if not hmac.compare_digest(key.secret_sha256, wanted):
             raise AuthenticationFailed("invalid x-api-key")

@@ -3,18 +3,22 @@ rate-limit overrides and its monthly spend limit (from the store).
 
 The store's values are read on the request path, so they are kept in memory and re-read
 at most every `REFRESH_SECONDS` (changes made by another replica arrive within that time);
-changes made through this process apply at once.
+changes made through this process apply at once. While the store cannot be reached, the
+last values read stay in force.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+from antiphon.errors import Overloaded
 from antiphon.services.rate_limits import Limits, LimitScope
 from antiphon.store.limits import RateLimitStore
 from antiphon.store.workspaces import WorkspaceStore
 
+log = logging.getLogger(__name__)
 REFRESH_SECONDS = 2.0
 LIMIT_TYPES = ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute")
 
@@ -45,8 +49,15 @@ class LimitPolicy:
         async with self._lock:  # one reader refreshes; the others wait for its result
             if time.monotonic() - self._read_at < REFRESH_SECONDS:
                 return
-            self._overrides = await self._store.overrides()
-            self._spend_limits = await self._workspaces.spend_limits()
+            try:
+                overrides = await self._store.overrides()
+                spend_limits = await self._workspaces.spend_limits()
+            except Overloaded:
+                if self._read_at == float("-inf"):
+                    raise  # never read: nothing to fall back on
+                log.warning("limits could not be re-read; the last known ones apply")
+            else:
+                self._overrides, self._spend_limits = overrides, spend_limits
             self._read_at = time.monotonic()
 
     def invalidate(self) -> None:

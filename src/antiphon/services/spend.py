@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from antiphon.errors import Overloaded
 from antiphon.services.pricing import TOKEN_TYPES, PriceTable
 from antiphon.store.tables import UsageRecord
 from antiphon.store.usage import UsageQuery, UsageStore
@@ -45,7 +46,13 @@ class SpendTracker:
         month = month_start(now)
         spent = self._spent.get(workspace_id)
         if spent is None or spent.month != month or time.monotonic() - spent.read_at > REFRESH_SECONDS:
-            spent = _Spent(month, await self._read(workspace_id, month, now), time.monotonic())
+            try:
+                cents = await self._read(workspace_id, month, now)
+            except Overloaded:
+                if spent is None or spent.month != month:
+                    raise
+                cents = spent.cents  # the store is down: what is known so far applies
+            spent = _Spent(month, cents, time.monotonic())
             self._spent[workspace_id] = spent
         return spent.cents
 
