@@ -24,6 +24,7 @@ from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_
 from antiphon.errors import AntiphonError
 from antiphon.services.bootstrap import Bootstrapped, bootstrap
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
+from antiphon.services.rate_limits import RedisRateLimiter, RedisUnavailable
 from antiphon.services.thinking_seal import ThinkingSeal, load_or_create_secret, secret_from_text
 from antiphon.store.database import DatabaseUrlError
 
@@ -171,6 +172,7 @@ def serve(
         handlers=[RichHandler(console=console, show_path=False)],
     )
     started = _bootstrap(settings)
+    _check_redis(settings)
     served = [_load_model(source, settings) for source in sources]
     try:
         registry = ModelRegistry(served, [Alias.parse(spec) for spec in settings.alias])
@@ -196,6 +198,22 @@ def _bootstrap(settings: Settings) -> Bootstrapped:
         return asyncio.run(bootstrap(settings))
     except (DatabaseUrlError, ValueError, OSError, SQLAlchemyError, AntiphonError) as error:
         console.print(f"[red]error:[/] the platform store cannot be used: {error}")
+        raise typer.Exit(2) from None
+
+
+def _check_redis(settings: Settings) -> None:
+    """Fail before loading models, with the reason, if the configured Redis cannot be used."""
+    if settings.redis_url is None:
+        return
+
+    async def ping() -> None:
+        limiter = await RedisRateLimiter.connect(settings.redis_url or "")
+        await limiter.close()
+
+    try:
+        asyncio.run(ping())
+    except (RedisUnavailable, ValueError) as error:
+        console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
 
 

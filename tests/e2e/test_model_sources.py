@@ -67,6 +67,14 @@ def test_bad_model_specs_and_settings_fail_before_loading(tmp_path: Path) -> Non
     assert malformed.returncode == 2 and "expected hf:OWNER/REPO/FILE.gguf" in malformed.stderr
     settings = run_cli("serve", env={"ANTIPHON_PARALLEL": "zero"})
     assert settings.returncode == 2 and "parallel" in settings.stderr
+    data = {"ANTIPHON_DATA_DIR": str(tmp_path / "data")}
+    wrong_kind = run_cli("serve", "--database-url", "mysql://root@127.0.0.1/test", env=data)
+    assert wrong_kind.returncode == 2 and "only sqlite and postgresql" in wrong_kind.stderr
+    no_database = run_cli("serve", "--database-url", "postgresql://postgres@127.0.0.1:1/none", env=data)
+    assert no_database.returncode == 2 and "store cannot be used" in no_database.stderr
+    no_redis = run_cli("serve", "--redis-url", "redis://127.0.0.1:1/0", env=data)
+    assert no_redis.returncode == 2 and "Redis for rate limits is not reachable" in no_redis.stderr
+    assert "loaded" not in no_redis.stderr  # refused before any model was loaded
 
 
 def test_version_and_help_list_every_setting() -> None:

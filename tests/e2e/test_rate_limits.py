@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -126,14 +127,19 @@ def test_two_replicas_share_one_limit_through_postgresql_and_redis(tmp_path: Pat
     redis = redis_url()
     with postgres_database() as url:
         args = ["--redis-url", redis]
-        first, one = start_platform_server(tmp_path, "replica-1", url, args)
+        # Started together on an empty database: one migrates and creates the first rows
+        # while the other waits for its lock.
+        with ThreadPoolExecutor(2) as pool:
+            starting = [pool.submit(start_platform_server, tmp_path, f"replica-{i}", url, args) for i in (1, 2)]
+            (first, one), (second, two) = (future.result() for future in starting)
         try:
-            second, two = start_platform_server(tmp_path, "replica-2", url, args)
-            try:
-                _share_one_limit(one, two)
-            finally:
-                stop_server(second)
+            with one.admin() as a, two.admin() as b:
+                assert a.get("/v1/organizations/me").json() == b.get("/v1/organizations/me").json()
+                defaults = a.get("/v1/organizations/workspaces", params={"include_default": "true"}).json()
+                assert [w["name"] for w in defaults["data"]] == ["Default"]
+            _share_one_limit(one, two)
         finally:
+            stop_server(second)
             stop_server(first)
 
 

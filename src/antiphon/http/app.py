@@ -29,6 +29,7 @@ from antiphon.services.completions import CompletionsService
 from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
 from antiphon.services.platform import build_platform
+from antiphon.services.rate_limits import RedisRateLimiter
 from antiphon.services.thinking_seal import ThinkingSeal
 
 _ORG = "/v1/organizations"
@@ -93,6 +94,11 @@ async def _on_bug(request: Request, error: Exception) -> Response:
     return error_response(error, _request_id(request))
 
 
+def redis_prefix(organization_id: str) -> str:
+    """Installations sharing one Redis keep apart by their organisation's id."""
+    return f"antiphon:rl:{organization_id}:"
+
+
 def create_app(
     settings: Settings, registry: ModelRegistry, organization_id: str, seal: ThinkingSeal
 ) -> ASGIApp:
@@ -101,6 +107,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if settings.redis_url is not None:  # buckets shared by every replica
+            platform.use_limiter(await RedisRateLimiter.connect(
+                settings.redis_url, prefix=redis_prefix(organization_id)))
         await platform.start()
         try:
             yield

@@ -1,7 +1,8 @@
 """The platform services wired together: store, keys, workspaces, limits, usage, metering.
 
-`build_platform` does no I/O (connections open lazily on the server's event loop);
-`start` migrates the schema, connects Redis and starts the usage writer; `close` stops them,
+`build_platform` does no I/O (connections open lazily on the server's event loop) and meters
+with in-process buckets until `use_limiter` installs others (`http/app.py` picks Redis from
+the settings); `start` migrates the schema and starts the usage writer; `close` stops them,
 writing what is queued.
 """
 
@@ -15,7 +16,6 @@ from antiphon.services.limit_policy import LimitPolicy
 from antiphon.services.metering import Metering
 from antiphon.services.pricing import PriceTable
 from antiphon.services.rate_limits import InMemoryRateLimiter, RateLimiter
-from antiphon.services.rate_limits.redis_limiter import RedisRateLimiter
 from antiphon.services.spend import SpendTracker
 from antiphon.services.usage import UsageRecorder
 from antiphon.services.workspaces import WorkspaceService
@@ -50,14 +50,12 @@ class Platform:
 
     organization_id: str
 
+    def use_limiter(self, limiter: RateLimiter) -> None:
+        """Before `start`: the buckets every request is metered against."""
+        self.metering.limiter = limiter
+
     async def start(self) -> None:
         await self.database.migrate()
-        if self.settings.redis_url is not None:
-            # Installations sharing one Redis keep apart by their organisation's id.
-            limiter: RateLimiter = await RedisRateLimiter.connect(
-                self.settings.redis_url, prefix=f"antiphon:rl:{self.organization_id}:"
-            )
-            self.metering.limiter = limiter
         self.recorder.start()
 
     async def close(self) -> None:
