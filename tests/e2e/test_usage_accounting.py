@@ -152,6 +152,7 @@ def test_a_restart_keeps_every_key_and_every_usage_record(
             revoked = create_key(admin, "revoked key", workspace["id"])
             admin.post(f"/v1/organizations/api_keys/{revoked['id']}", json={"status": "inactive"})
         served = [ask(server.client(key["key"])) for _ in range(3)]
+        kept = server.client(key["key"]).files.upload(file=("kept.txt", b"kept across restarts", "text/plain"))
     finally:
         stop_server(process)  # SIGINT: queued usage is written on the way out
     process, server = start_platform_server(tmp_path, f"restart-{name}-2", url, data_dir=server.data_dir)
@@ -163,6 +164,7 @@ def test_a_restart_keeps_every_key_and_every_usage_record(
                 assert _sum(report, field) == served_sum, field
             assert admin.get(f"/v1/organizations/workspaces/{workspace['id']}").json()["name"] == "durable"
         ask(server.client(key["key"]))
+        assert server.client(key["key"]).files.download(kept.id).read() == b"kept across restarts"
         with pytest.raises(anthropic.AuthenticationError):
             ask(server.client(revoked["key"]))
         assert "first start" not in server.server.log_path.read_text()  # no new keys were made

@@ -238,6 +238,8 @@ def test_url_source_is_refused() -> None:
     )
 
 
-def test_file_source_is_refused() -> None:
+def test_a_file_source_left_unresolved_is_refused_naming_the_file() -> None:
+    # The Messages use case inlines file sources before rendering; one that reaches the
+    # renderer (no Files service) is refused rather than rendered as nothing.
     message = refusal(block({"type": "file", "file_id": "file_123"}))
-    assert message.startswith(f"{PATH}.source: file sources are not available")
+    assert message == f"{PATH}.source: file 'file_123' could not be read"

@@ -87,11 +87,8 @@ def source_text(block: DocumentBlock, path: str, model_id: str) -> str:
         raise InvalidRequest(
             f"{source_path}: this server does not fetch URLs; send the document as base64 or text"
         )
-    if isinstance(source, FileSource):
-        raise InvalidRequest(
-            f"{source_path}: file sources are not available on this server yet (no Files "
-            "API); send the document as base64 or text"
-        )
+    if isinstance(source, FileSource):  # services/file_sources.py inlines them first
+        raise InvalidRequest(f"{source_path}: file {source.file_id!r} could not be read")
     raise InvalidRequest(f"{source_path}: unsupported document source `{source.type}`")
 
 

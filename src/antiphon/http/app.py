@@ -19,6 +19,7 @@ from antiphon.http.auth import Authenticator
 from antiphon.http.disconnect import ClientDisconnected
 from antiphon.http.edge import ProtocolEdge
 from antiphon.http.errors import error_response
+from antiphon.http.routes import files
 from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
 from antiphon.http.routes.complete import complete
 from antiphon.http.routes.health import health
@@ -54,8 +55,17 @@ ADMIN_ROUTES = [
     Route(_ORG + "/cost_report", reports.cost_report, methods=["GET"]),
 ]
 
+FILE_ROUTES = [
+    Route("/v1/files", files.upload_file, methods=["POST"]),
+    Route("/v1/files", files.list_files, methods=["GET"]),
+    Route("/v1/files/{file_id}", files.get_file, methods=["GET"]),
+    Route("/v1/files/{file_id}", files.delete_file, methods=["DELETE"]),
+    Route("/v1/files/{file_id}/content", files.download_file, methods=["GET"]),
+]
+
 ROUTES = [
     *ADMIN_ROUTES,
+    *FILE_ROUTES,
     Route("/v1/messages", create_message, methods=["POST"]),
     Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
     Route("/v1/complete", complete, methods=["POST"]),
@@ -131,10 +141,12 @@ def create_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.platform = platform
+    app.state.files = platform.files
     app.state.metrics = metrics_registry(registry, platform)
     app.state.messages = MessagesService(
         registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,
         cache_ttl_seconds={"5m": settings.cache_ttl_5m, "1h": settings.cache_ttl_1h},
+        files=platform.files,
     )
     app.state.completions = CompletionsService(registry, strict=settings.strict)
     return ProtocolEdge(app, Authenticator(platform.keys), organization_id)

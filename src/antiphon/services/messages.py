@@ -32,6 +32,8 @@ from antiphon.protocol.streaming import (
     StreamEvent,
 )
 from antiphon.services.cache_breakpoints import Ttl, locate_breakpoints, marked_blocks
+from antiphon.services.file_sources import Request, has_file_sources, inline_file_sources
+from antiphon.services.files import FilesService
 from antiphon.services.generation import (
     Generation,
     GenerationOptions,
@@ -98,15 +100,23 @@ class MessagesService:
         strict: bool,
         redact_thinking: bool = False,
         cache_ttl_seconds: dict[Ttl, float] | None = None,
+        files: FilesService | None = None,
     ) -> None:
         self._registry = registry
+        self._files = files
         self._seal = seal
         self._strict = strict
         self._redact = redact_thinking
         self._ttl_seconds = cache_ttl_seconds or {"5m": 300.0, "1h": 3600.0}
 
-    async def count_tokens(self, request: CountTokensRequest) -> TokenCount:
+    async def _with_files(self, request: Request, workspace_id: str | None) -> Request:
+        if self._files is None or not has_file_sources(request):
+            return request
+        return await inline_file_sources(request, self._files, workspace_id)
+
+    async def count_tokens(self, request: CountTokensRequest, workspace_id: str | None = None) -> TokenCount:
         model = self._registry.for_request(request.model)
+        request = await self._with_files(request, workspace_id)
         marked_blocks(request)  # the same refusals as generation
 
         def count() -> int:
@@ -115,10 +125,13 @@ class MessagesService:
         return TokenCount(input_tokens=await asyncio.to_thread(count))
 
     async def start(
-        self, request: MessagesRequest, meter: RequestMeter | None = None
+        self, request: MessagesRequest, meter: RequestMeter | None = None,
+        workspace_id: str | None = None,
     ) -> MessageGeneration:
-        """Validate, render, tokenize and queue; every refusal happens here."""
+        """Validate, render, tokenize and queue; every refusal happens here. File sources are
+        read from `workspace_id`."""
         model = self._registry.for_request(request.model)
+        request = await self._with_files(request, workspace_id)
         stops = validate_stop_sequences(request.stop_sequences)
         marked = marked_blocks(request)
         plan = await asyncio.to_thread(plan_message, request, model, self._seal)

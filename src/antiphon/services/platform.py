@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from antiphon.config import Settings
+from antiphon.services.files import FilesService
 from antiphon.services.keys import KeyService
 from antiphon.services.limit_policy import LimitPolicy
 from antiphon.services.metering import Metering
@@ -20,7 +21,9 @@ from antiphon.services.spend import SpendTracker
 from antiphon.services.usage import UsageRecorder
 from antiphon.services.workspaces import WorkspaceService
 from antiphon.store.api_keys import ApiKeyStore
+from antiphon.store.blobs import LocalBlobStore
 from antiphon.store.database import Database, async_url
+from antiphon.store.files import FileStore
 from antiphon.store.limits import RateLimitStore
 from antiphon.store.usage import UsageStore
 from antiphon.store.workspaces import WorkspaceStore
@@ -47,7 +50,7 @@ class Platform:
     recorder: UsageRecorder
     spend: SpendTracker
     metering: Metering
-
+    files: FilesService
     organization_id: str
 
     def use_limiter(self, limiter: RateLimiter) -> None:
@@ -56,6 +59,7 @@ class Platform:
 
     async def start(self) -> None:
         await self.database.migrate()
+        await self.files.remove_unfinished_uploads()
         self.recorder.start()
 
     async def close(self) -> None:
@@ -77,5 +81,6 @@ def build_platform(settings: Settings, organization_id: str) -> Platform:
         workspaces=WorkspaceService(workspace_store), usage=usage, policy=policy,
         prices=prices, recorder=recorder, spend=spend,
         metering=Metering(InMemoryRateLimiter(), policy, recorder, spend),
+        files=FilesService(FileStore(database), LocalBlobStore(settings.data_dir / "blobs")),
         organization_id=organization_id,
     )

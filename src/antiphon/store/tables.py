@@ -104,3 +104,20 @@ class UsageRecord(Base):
         Index("ix_usage_minute", "minute"),
         Index("ix_usage_workspace_minute", "workspace_id", "minute"),
     )
+
+
+class StoredFile(Base):
+    """An uploaded file's metadata; its bytes are in the blob store under `files/<id>`."""
+
+    __tablename__ = "files"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    filename: Mapped[str] = mapped_column(String(500))
+    mime_type: Mapped[str] = mapped_column(String(200))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    downloadable: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_files_workspace_created", "workspace_id", "created_at"),)

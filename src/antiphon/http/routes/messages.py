@@ -25,7 +25,7 @@ async def create_message(request: Request) -> Response:
     service = _service(request)
     meter = request_meter(request)
     try:
-        generation = await service.start(body, meter)
+        generation = await service.start(body, meter, request.state.principal.workspace_id)
     finally:
         publish_limits(request, meter)
     if not body.stream:
@@ -50,4 +50,5 @@ async def create_message(request: Request) -> Response:
 
 async def count_tokens(request: Request) -> Response:
     body = await read_model(request, CountTokensRequest)
-    return json_response(await _service(request).count_tokens(body))
+    workspace_id = request.state.principal.workspace_id
+    return json_response(await _service(request).count_tokens(body, workspace_id))

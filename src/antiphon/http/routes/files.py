@@ -1,0 +1,111 @@
+"""`/v1/files`: upload (multipart, streamed to the blob store), list, metadata, download,
+delete. The caller's workspace is the key's; another workspace's file answers 404."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from antiphon.errors import InvalidRequest, NotFound
+from antiphon.http.multipart import PartInfo, PartSink, read_multipart
+from antiphon.http.responses import json_response
+from antiphon.http.routes.admin.views import integer
+from antiphon.ids import rfc3339
+from antiphon.protocol.files import DeletedFile, FileList, FileObject
+from antiphon.services.files import FilesService
+from antiphon.store.pages import PageRequest
+from antiphon.store.tables import StoredFile
+
+PAGE_PREFIX = "page_"
+
+
+def _service(request: Request) -> FilesService:
+    return request.app.state.files
+
+
+def workspace_of(request: Request) -> str:
+    """The key's workspace; `anthropic-workspace-id`, if sent, must name the same one."""
+    workspace_id: str = request.state.principal.workspace_id
+    named = request.headers.get("anthropic-workspace-id")
+    if named is not None and named != workspace_id:
+        raise InvalidRequest(f"anthropic-workspace-id: {named!r} is not this API key's workspace")
+    return workspace_id
+
+
+def file_object(stored: StoredFile) -> FileObject:
+    return FileObject(
+        id=stored.id, filename=stored.filename, mime_type=stored.mime_type,
+        size_bytes=stored.size_bytes, created_at=rfc3339(stored.created_at),
+        downloadable=stored.downloadable,
+        expires_at=rfc3339(stored.expires_at) if stored.expires_at else None,
+    )
+
+
+async def upload_file(request: Request) -> Response:
+    workspace_id = workspace_of(request)
+    service = _service(request)
+    upload = service.upload()
+
+    async def open_file(part: PartInfo) -> PartSink:
+        return await upload.open_part(part.name, part.filename)
+
+    try:
+        fields = await read_multipart(request, open_file, frozenset({"file"}))
+        stored = await service.finish(workspace_id, upload, fields)
+    except BaseException:
+        await upload.discard()  # nothing half-stored, whatever went wrong
+        raise
+    return json_response(file_object(stored))
+
+
+def _page_request(request: Request) -> PageRequest:
+    params = request.query_params
+    page = params.get("page")
+    if page is not None and not page.startswith(PAGE_PREFIX):
+        raise InvalidRequest(f"page: not a page cursor from this server: {page!r}")
+    after = page[len(PAGE_PREFIX):] if page else params.get("after_id")
+    before = params.get("before_id")
+    if before and after:
+        raise InvalidRequest("give one of before_id, after_id and page")
+    return PageRequest(integer(params, "limit", 20, 1, 1000), before or None, after or None)
+
+
+async def list_files(request: Request) -> Response:
+    workspace_id = workspace_of(request)
+    service = _service(request)
+    ids = [*request.query_params.getlist("ids[]"), *request.query_params.getlist("ids")]
+    if ids:
+        if len(set(ids)) > 100:
+            raise InvalidRequest("ids: at most 100")
+        objects = []
+        for file_id in dict.fromkeys(ids):
+            try:
+                objects.append(file_object(await service.get(workspace_id, file_id)))
+            except NotFound:  # ids that are not visible are left out, as the hosted API does
+                continue
+        return json_response(FileList(data=objects, has_more=False, first_id=None, last_id=None, next_page=None))
+    page = await service.list(workspace_id, _page_request(request))
+    objects = [file_object(stored) for stored in page.rows]
+    first, last = (objects[0].id, objects[-1].id) if objects else (None, None)
+    next_page = PAGE_PREFIX + last if page.has_more and last else None
+    return json_response(FileList(data=objects, has_more=page.has_more, first_id=first, last_id=last, next_page=next_page))
+
+
+async def get_file(request: Request) -> Response:
+    stored = await _service(request).get(workspace_of(request), request.path_params["file_id"])
+    return json_response(file_object(stored))
+
+
+async def download_file(request: Request) -> Response:
+    stored, chunks = await _service(request).content(workspace_of(request), request.path_params["file_id"])
+    disposition = f"attachment; filename*=UTF-8''{quote(stored.filename)}"
+    return StreamingResponse(chunks, media_type=stored.mime_type, headers={
+        "content-disposition": disposition, "content-length": str(stored.size_bytes)})
+
+
+async def delete_file(request: Request) -> Response:
+    file_id = request.path_params["file_id"]
+    await _service(request).delete(workspace_of(request), file_id)
+    return json_response(DeletedFile(id=file_id))

@@ -1,0 +1,131 @@
+"""Bytes of files (and later batch results) in a local directory, apart from the metadata.
+
+A blob is written to a temporary file beside its final place and renamed into it only when
+complete, so a failed or refused upload never leaves a partial blob behind. File I/O runs in
+worker threads: the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from antiphon.errors import RequestTooLarge
+
+CHUNK_BYTES = 1024 * 1024
+SNIFF_BYTES = 8192  # what content-type detection gets to see
+
+
+class BlobWriter:
+    """One blob being written; `commit` publishes it under its key, `discard` removes it."""
+
+    def __init__(self, store: LocalBlobStore, limit: int) -> None:
+        self._store = store
+        self._limit = limit
+        self._temporary = store.root / "tmp" / uuid.uuid4().hex
+        self._handle: BinaryIO | None = None
+        self.size = 0
+        self.head = b""  # the first bytes, for detecting the content type
+        self._hash = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    async def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self._limit:
+            raise RequestTooLarge(f"file is larger than {self._limit // (1024 * 1024)} MB")
+        if len(self.head) < SNIFF_BYTES:
+            self.head += data[: SNIFF_BYTES - len(self.head)]
+        self._hash.update(data)
+        if self._handle is None:
+            self._handle = await asyncio.to_thread(self._create)
+        await asyncio.to_thread(self._handle.write, data)
+
+    def _create(self) -> BinaryIO:
+        self._temporary.parent.mkdir(parents=True, exist_ok=True)
+        return self._temporary.open("wb")
+
+    async def commit(self, key: str) -> None:
+        final = self._store.path(key)
+        await asyncio.to_thread(self._publish, final)
+
+    def _publish(self, final: Path) -> None:
+        if self._handle is None:  # an empty blob
+            self._temporary.parent.mkdir(parents=True, exist_ok=True)
+            self._temporary.touch()
+        else:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())  # the metadata row may say it exists only if it does
+            self._handle.close()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._temporary, final)
+
+    async def discard(self) -> None:
+        def remove() -> None:
+            if self._handle is not None:
+                self._handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                self._temporary.unlink()
+
+        await asyncio.to_thread(remove)
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str) -> Path:
+        # Keys are made by this server (kind/id); refuse anything that could leave the root.
+        if ".." in key.split("/") or key.startswith("/"):
+            raise ValueError(f"bad blob key {key!r}")
+        return self.root / key
+
+    def writer(self, limit: int) -> BlobWriter:
+        return BlobWriter(self, limit)
+
+    async def read(self, key: str) -> AsyncIterator[bytes]:
+        """The blob's bytes in chunks (for streaming a download)."""
+        handle = await asyncio.to_thread(self.path(key).open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def read_all(self, key: str) -> bytes:
+        return await asyncio.to_thread(self.path(key).read_bytes)
+
+    async def delete(self, key: str) -> None:
+        def remove() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path(key).unlink()
+
+        await asyncio.to_thread(remove)
+
+    async def remove_leftovers(self, older_than_seconds: float) -> int:
+        """Delete temporary files of uploads that never finished (a crash mid-upload); only
+        old ones, since replicas sharing this directory may be uploading right now."""
+
+        def sweep() -> int:
+            folder = self.root / "tmp"
+            if not folder.exists():
+                return 0
+            cutoff = time.time() - older_than_seconds
+            removed = 0
+            for path in folder.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+            return removed
+
+        return await asyncio.to_thread(sweep)
