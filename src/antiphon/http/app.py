@@ -19,7 +19,7 @@ from antiphon.http.auth import Authenticator
 from antiphon.http.disconnect import ClientDisconnected
 from antiphon.http.edge import ProtocolEdge
 from antiphon.http.errors import error_response
-from antiphon.http.routes import files
+from antiphon.http.routes import files, skills
 from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
 from antiphon.http.routes.complete import complete
 from antiphon.http.routes.health import health
@@ -63,9 +63,23 @@ FILE_ROUTES = [
     Route("/v1/files/{file_id}/content", files.download_file, methods=["GET"]),
 ]
 
+_SKILL = "/v1/skills/{skill_id}"
+SKILL_ROUTES = [
+    Route("/v1/skills", skills.create_skill, methods=["POST"]),
+    Route("/v1/skills", skills.list_skills, methods=["GET"]),
+    Route(_SKILL, skills.get_skill, methods=["GET"]),
+    Route(_SKILL, skills.delete_skill, methods=["DELETE"]),
+    Route(_SKILL + "/versions", skills.create_version, methods=["POST"]),
+    Route(_SKILL + "/versions", skills.list_versions, methods=["GET"]),
+    Route(_SKILL + "/versions/{version}", skills.get_version, methods=["GET"]),
+    Route(_SKILL + "/versions/{version}", skills.delete_version, methods=["DELETE"]),
+    Route(_SKILL + "/versions/{version}/content", skills.version_content, methods=["GET"]),
+]
+
 ROUTES = [
     *ADMIN_ROUTES,
     *FILE_ROUTES,
+    *SKILL_ROUTES,
     Route("/v1/messages", create_message, methods=["POST"]),
     Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
     Route("/v1/complete", complete, methods=["POST"]),
@@ -142,6 +156,7 @@ def create_app(
     app.state.registry = registry
     app.state.platform = platform
     app.state.files = platform.files
+    app.state.skills = platform.skills
     app.state.metrics = metrics_registry(registry, platform)
     app.state.messages = MessagesService(
         registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,

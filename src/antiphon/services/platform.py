@@ -17,6 +17,7 @@ from antiphon.services.limit_policy import LimitPolicy
 from antiphon.services.metering import Metering
 from antiphon.services.pricing import PriceTable
 from antiphon.services.rate_limits import InMemoryRateLimiter, RateLimiter
+from antiphon.services.skills import SkillsService
 from antiphon.services.spend import SpendTracker
 from antiphon.services.usage import UsageRecorder
 from antiphon.services.workspaces import WorkspaceService
@@ -25,6 +26,7 @@ from antiphon.store.blobs import LocalBlobStore
 from antiphon.store.database import Database, async_url
 from antiphon.store.files import FileStore
 from antiphon.store.limits import RateLimitStore
+from antiphon.store.skills import SkillStore
 from antiphon.store.usage import UsageStore
 from antiphon.store.workspaces import WorkspaceStore
 
@@ -51,6 +53,7 @@ class Platform:
     spend: SpendTracker
     metering: Metering
     files: FilesService
+    skills: SkillsService
     organization_id: str
 
     def use_limiter(self, limiter: RateLimiter) -> None:
@@ -76,11 +79,13 @@ def build_platform(settings: Settings, organization_id: str) -> Platform:
     spend = SpendTracker(usage, prices)
     recorder = UsageRecorder(usage, on_record=spend.on_record)
     policy = LimitPolicy(organization_limits(settings), RateLimitStore(database), workspace_store)
+    blobs = LocalBlobStore(settings.data_dir / "blobs")
     return Platform(
         settings=settings, database=database, keys=KeyService(ApiKeyStore(database)),
         workspaces=WorkspaceService(workspace_store), usage=usage, policy=policy,
         prices=prices, recorder=recorder, spend=spend,
         metering=Metering(InMemoryRateLimiter(), policy, recorder, spend),
-        files=FilesService(FileStore(database), LocalBlobStore(settings.data_dir / "blobs")),
+        files=FilesService(FileStore(database), blobs),
+        skills=SkillsService(SkillStore(database), blobs),
         organization_id=organization_id,
     )

@@ -121,3 +121,30 @@ class StoredFile(Base):
     expires_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_files_workspace_created", "workspace_id", "created_at"),)
+
+
+class SkillRow(Base):
+    """A custom skill; its versions' files are zips in the blob store."""
+
+    __tablename__ = "skills"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    name: Mapped[str] = mapped_column(String(64))  # the slug from SKILL.md, fixed at creation
+    display_name: Mapped[str] = mapped_column(String(255))
+    latest_version_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_skills_workspace_created", "workspace_id", "created_at"),)
+
+
+class SkillVersionRow(Base):
+    __tablename__ = "skill_versions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the version, e.g. 1763780000123456
+    skill_id: Mapped[str] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(1024))
+    directory: Mapped[str] = mapped_column(String(255))
+    file_count: Mapped[int] = mapped_column(BigInteger)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
