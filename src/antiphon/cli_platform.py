@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from antiphon.config import SettingsError, load_settings
+from antiphon.config import Settings, SettingsError, load_settings
 from antiphon.errors import AntiphonError
 from antiphon.ids import rfc3339, utc_now
 from antiphon.services.keys import KeyService, KeyStatus, effective_status
@@ -39,10 +39,12 @@ DatabaseUrl = Annotated[Optional[str], typer.Option(help="The server's --databas
 ConfigFile = Annotated[Optional[Path], typer.Option(help="The server's TOML config file.")]
 
 
-def _run(
+def run_on_store(
     data_dir: Path | None, database_url: str | None, config: Path | None,
-    work: Callable[[Database, PriceTable], Awaitable[Result]],
+    work: Callable[[Database, Settings], Awaitable[Result]],
 ) -> Result:
+    """Run `work` on the server's store (the settings `serve` would use), turning errors into
+    a message and an exit code."""
     try:
         settings = load_settings({"data_dir": data_dir, "database_url": database_url}, config)
         url = async_url(settings.database_url, settings.data_dir)
@@ -57,7 +59,7 @@ def _run(
                 workspaces = WorkspaceService(WorkspaceStore(database))
                 await workspaces.ensure_organization(settings.organization_name)
                 await workspaces.ensure_default()
-            return await work(database, PriceTable(settings.prices))
+            return await work(database, settings)
         finally:
             await database.close()
 
@@ -84,7 +86,7 @@ def keys_create(
     if admin and workspace:
         raise typer.BadParameter("admin keys belong to the organisation, not to a workspace")
 
-    async def work(database: Database, _: PriceTable) -> str:
+    async def work(database: Database, _: Settings) -> str:
         keys = KeyService(ApiKeyStore(database))
         expires = utc_now() + timedelta(days=expires_in_days) if expires_in_days else None
         if admin:
@@ -97,7 +99,7 @@ def keys_create(
         err.print(f"created {key.id} in workspace {target.id}; the secret is shown once:")
         return secret
 
-    out.print(_run(data_dir, database_url, config, work))
+    out.print(run_on_store(data_dir, database_url, config, work))
 
 
 @keys_app.command("list")
@@ -107,7 +109,7 @@ def keys_list(
     data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
 ) -> None:
     """List API keys (never their secrets)."""
-    async def work(database: Database, _: PriceTable) -> Table:
+    async def work(database: Database, _: Settings) -> Table:
         page = await KeyService(ApiKeyStore(database)).list(PageRequest(1000), workspace, status)  # type: ignore[arg-type]
         table = Table("id", "name", "status", "workspace", "hint", "created", "expires")
         now = utc_now()
@@ -117,7 +119,7 @@ def keys_list(
                           rfc3339(key.expires_at) if key.expires_at else "")
         return table
 
-    out.print(_run(data_dir, database_url, config, work))
+    out.print(run_on_store(data_dir, database_url, config, work))
 
 
 @keys_app.command("revoke")
@@ -127,11 +129,11 @@ def keys_revoke(
     """Archive an API key: it stops working for good (servers notice within seconds)."""
     archived: KeyStatus = "archived"
 
-    async def work(database: Database, _: PriceTable) -> str:
+    async def work(database: Database, _: Settings) -> str:
         key = await KeyService(ApiKeyStore(database)).update(key_id, None, archived)
         return f"revoked {key.id} ({key.name})"
 
-    out.print(_run(data_dir, database_url, config, work))
+    out.print(run_on_store(data_dir, database_url, config, work))
 
 
 @workspaces_app.command("create")
@@ -139,12 +141,12 @@ def workspaces_create(
     name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
 ) -> None:
     """Create a workspace and print its id."""
-    async def work(database: Database, _: PriceTable) -> str:
+    async def work(database: Database, _: Settings) -> str:
         if not 1 <= len(name) <= 40:
             raise typer.BadParameter("a workspace name has 1 to 40 characters")
         return (await WorkspaceService(WorkspaceStore(database)).create(name, None, None)).id
 
-    out.print(_run(data_dir, database_url, config, work))
+    out.print(run_on_store(data_dir, database_url, config, work))
 
 
 @workspaces_app.command("list")
@@ -153,7 +155,7 @@ def workspaces_list(
     data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
 ) -> None:
     """List workspaces, the default one included."""
-    async def work(database: Database, _: PriceTable) -> Table:
+    async def work(database: Database, _: Settings) -> Table:
         page = await WorkspaceService(WorkspaceStore(database)).list(PageRequest(1000), archived, True)
         table = Table("id", "name", "created", "archived")
         for workspace in page.rows:
@@ -162,7 +164,7 @@ def workspaces_list(
                           rfc3339(workspace.archived_at) if workspace.archived_at else "")
         return table
 
-    out.print(_run(data_dir, database_url, config, work))
+    out.print(run_on_store(data_dir, database_url, config, work))
 
 
 @workspaces_app.command("archive")
@@ -170,11 +172,11 @@ def workspaces_archive(
     workspace_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None,
 ) -> None:
     """Archive a workspace and its keys."""
-    async def work(database: Database, _: PriceTable) -> str:
+    async def work(database: Database, _: Settings) -> str:
         workspace = await WorkspaceService(WorkspaceStore(database)).archive(workspace_id)
         return f"archived {workspace.id} ({workspace.name}) and its keys"
 
-    out.print(_run(data_dir, database_url, config, work))
+    out.print(run_on_store(data_dir, database_url, config, work))
 
 
 def usage(
@@ -191,7 +193,8 @@ def usage(
     query = UsageQuery(start, int(utc_now().timestamp() // 60) + 1, 1440,
                        tuple(dict.fromkeys((by, "model", "service_tier"))))
 
-    async def work(database: Database, prices: PriceTable) -> Table:
+    async def work(database: Database, settings: Settings) -> Table:
+        prices = PriceTable(settings.prices)
         rows: dict[tuple[int, str], list[float]] = {}
         for found in await UsageStore(database).sums(query):
             tokens = found.tokens
@@ -208,4 +211,4 @@ def usage(
             table.add_row(day, label, *(f"{int(v)}" for v in totals[:4]), f"{totals[4] / 100:.4f}")
         return table
 
-    out.print(_run(data_dir, database_url, config, work))
+    out.print(run_on_store(data_dir, database_url, config, work))

@@ -70,6 +70,28 @@ def test_keys_and_workspaces_made_in_the_terminal_serve_and_revoke(tmp_path: Pat
         stop_server(process)
 
 
+def test_files_uploaded_in_the_terminal_are_served_and_removed(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    document = tmp_path / "report.txt"
+    document.write_bytes(b"%PDF-1.4 not really, but the bytes say PDF")
+    uploaded = cli(data_dir, "files", "upload", str(document))
+    assert uploaded.returncode == 0, uploaded.stderr
+    file_id = uploaded.stdout.strip()
+    assert file_id.startswith("file_")
+    listed = cli(data_dir, "files", "list")
+    assert file_id in listed.stdout and "application/pdf" in listed.stdout
+    process, server = start_platform_server(tmp_path, "cli-files", None, data_dir=data_dir)
+    try:
+        with server.raw(server.server.api_key) as client:  # a key of the default workspace
+            assert client.get(f"/v1/files/{file_id}/content").content == document.read_bytes()
+            assert cli(data_dir, "files", "rm", file_id).stdout.strip() == f"deleted {file_id}"
+            assert client.get(f"/v1/files/{file_id}").status_code == 404
+    finally:
+        stop_server(process)
+    missing = cli(data_dir, "files", "rm", file_id)
+    assert missing.returncode == 1 and file_id in missing.stderr
+
+
 def test_the_cli_explains_bad_input(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     unknown = cli(data_dir, "keys", "revoke", "apikey_nope")
