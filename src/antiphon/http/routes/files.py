@@ -10,15 +10,12 @@ from starlette.responses import Response, StreamingResponse
 
 from antiphon.errors import InvalidRequest, NotFound
 from antiphon.http.multipart import PartInfo, PartSink, read_multipart
+from antiphon.http.query import next_page, page_request
 from antiphon.http.responses import json_response
-from antiphon.http.routes.admin.views import integer
 from antiphon.ids import rfc3339
 from antiphon.protocol.files import DeletedFile, FileList, FileObject
 from antiphon.services.files import FilesService
-from antiphon.store.pages import PageRequest
 from antiphon.store.tables import StoredFile
-
-PAGE_PREFIX = "page_"
 
 
 def _service(request: Request) -> FilesService:
@@ -60,18 +57,6 @@ async def upload_file(request: Request) -> Response:
     return json_response(file_object(stored))
 
 
-def _page_request(request: Request) -> PageRequest:
-    params = request.query_params
-    page = params.get("page")
-    if page is not None and not page.startswith(PAGE_PREFIX):
-        raise InvalidRequest(f"page: not a page cursor from this server: {page!r}")
-    after = page[len(PAGE_PREFIX):] if page else params.get("after_id")
-    before = params.get("before_id")
-    if before and after:
-        raise InvalidRequest("give one of before_id, after_id and page")
-    return PageRequest(integer(params, "limit", 20, 1, 1000), before or None, after or None)
-
-
 async def list_files(request: Request) -> Response:
     workspace_id = workspace_of(request)
     service = _service(request)
@@ -86,11 +71,11 @@ async def list_files(request: Request) -> Response:
             except NotFound:  # ids that are not visible are left out, as the hosted API does
                 continue
         return json_response(FileList(data=objects, has_more=False, first_id=None, last_id=None, next_page=None))
-    page = await service.list(workspace_id, _page_request(request))
+    page = await service.list(workspace_id, page_request(request.query_params))
     objects = [file_object(stored) for stored in page.rows]
     first, last = (objects[0].id, objects[-1].id) if objects else (None, None)
-    next_page = PAGE_PREFIX + last if page.has_more and last else None
-    return json_response(FileList(data=objects, has_more=page.has_more, first_id=first, last_id=last, next_page=next_page))
+    following = next_page(page.has_more, last)
+    return json_response(FileList(data=objects, has_more=page.has_more, first_id=first, last_id=last, next_page=following))
 
 
 async def get_file(request: Request) -> Response:

@@ -5,30 +5,19 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from antiphon.errors import InvalidRequest
+from antiphon.http.query import MAX_LIMIT, integer
 from antiphon.http.responses import json_response
 from antiphon.services.models import ModelRegistry
-
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 1000
 
 
 def _registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidRequest(f"limit: must be an integer from 1 to {MAX_LIMIT}, got {raw!r}")
-    return int(raw)
-
-
 async def list_models(request: Request) -> Response:
     params = request.query_params
     page = _registry(request).list_page(
-        _limit(params.get("limit")), params.get("before_id"), params.get("after_id")
+        integer(params, "limit", 20, 1, MAX_LIMIT), params.get("before_id"), params.get("after_id")
     )
     return json_response(page)
 

@@ -10,9 +10,9 @@ from starlette.responses import Response
 
 from antiphon.errors import InvalidRequest, RequestTooLarge
 from antiphon.http.multipart import PartInfo, PartSink, read_multipart
+from antiphon.http.query import next_page, page_request
 from antiphon.http.responses import json_response
-from antiphon.http.routes.admin.views import integer
-from antiphon.http.routes.files import PAGE_PREFIX, workspace_of
+from antiphon.http.routes.files import workspace_of
 from antiphon.ids import rfc3339
 from antiphon.protocol.skills import (
     DeletedSkill,
@@ -23,7 +23,6 @@ from antiphon.protocol.skills import (
 )
 from antiphon.services.skill_bundle import MAX_TOTAL_BYTES, SkillBundle, from_parts
 from antiphon.services.skills import SkillsService
-from antiphon.store.pages import PageRequest
 from antiphon.store.tables import SkillRow, SkillVersionRow
 
 FILE_FIELDS = frozenset({"files[]", "files"})
@@ -79,18 +78,6 @@ def version_object(version: SkillVersionRow) -> SkillVersionObject:
     )
 
 
-def _page(request: Request) -> PageRequest:
-    page = request.query_params.get("page")
-    if page is not None and not page.startswith(PAGE_PREFIX):
-        raise InvalidRequest(f"page: not a page cursor from this server: {page!r}")
-    after = page[len(PAGE_PREFIX):] if page else None
-    return PageRequest(integer(request.query_params, "limit", 20, 1, 1000), None, after)
-
-
-def _next(has_more: bool, last_id: str | None) -> str | None:
-    return PAGE_PREFIX + last_id if has_more and last_id else None
-
-
 async def create_skill(request: Request) -> Response:
     workspace_id = workspace_of(request)
     bundle, fields = await _bundle(request)
@@ -103,11 +90,11 @@ async def list_skills(request: Request) -> Response:
     source = request.query_params.get("source")
     if source is not None and source not in ("custom", "anthropic"):
         raise InvalidRequest(f"source: must be custom or anthropic, got {source!r}")
-    page = await _service(request).list(workspace_of(request), _page(request))
+    page = await _service(request).list(workspace_of(request), page_request(request.query_params))
     rows = page.rows if source != "anthropic" else []  # this server publishes no skills
     objects = [skill_object(skill) for skill in rows]
     last = objects[-1].id if objects else None
-    return json_response(SkillPage(data=objects, has_more=page.has_more and bool(rows), next_page=_next(page.has_more, last)))
+    return json_response(SkillPage(data=objects, has_more=page.has_more and bool(rows), next_page=next_page(page.has_more, last)))
 
 
 async def get_skill(request: Request) -> Response:
@@ -131,10 +118,10 @@ async def create_version(request: Request) -> Response:
 
 
 async def list_versions(request: Request) -> Response:
-    page = await _service(request).versions(workspace_of(request), request.path_params["skill_id"], _page(request))
+    page = await _service(request).versions(workspace_of(request), request.path_params["skill_id"], page_request(request.query_params))
     objects = [version_object(version) for version in page.rows]
     last = objects[-1].id if objects else None
-    return json_response(SkillPage(data=objects, has_more=page.has_more, next_page=_next(page.has_more, last)))
+    return json_response(SkillPage(data=objects, has_more=page.has_more, next_page=next_page(page.has_more, last)))
 
 
 async def get_version(request: Request) -> Response:

@@ -8,8 +8,9 @@ from starlette.responses import Response
 
 from antiphon.errors import InvalidRequest
 from antiphon.http.body import read_model
+from antiphon.http.query import page_request
 from antiphon.http.responses import json_response
-from antiphon.http.routes.admin.views import api_key_object, list_page, page_request, platform
+from antiphon.http.routes.admin.views import api_key_object, list_page, platform
 from antiphon.ids import utc_now
 from antiphon.protocol.admin import ApiKeyCreate, ApiKeyUpdate, CreatedApiKey
 

@@ -12,8 +12,9 @@ from starlette.responses import Response
 
 from antiphon.errors import InvalidRequest, NotFound
 from antiphon.http.body import read_model
+from antiphon.http.query import boolean
 from antiphon.http.responses import json_response
-from antiphon.http.routes.admin.views import boolean, platform
+from antiphon.http.routes.admin.views import platform
 from antiphon.protocol.admin import (
     CursorPage,
     LimitSource,

@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from antiphon.errors import InvalidRequest
+from antiphon.http.query import integer
 from antiphon.http.responses import json_response
-from antiphon.http.routes.admin.views import integer, platform
+from antiphon.http.routes.admin.views import platform
 from antiphon.ids import utc_now
 from antiphon.services.reports import WIDTH_MINUTES, ReportRequest, Reports
 from antiphon.store.usage import GROUPABLE

@@ -6,14 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from antiphon.http.body import read_model
+from antiphon.http.query import boolean, page_request
 from antiphon.http.responses import json_response
-from antiphon.http.routes.admin.views import (
-    boolean,
-    list_page,
-    page_request,
-    platform,
-    workspace_object,
-)
+from antiphon.http.routes.admin.views import list_page, platform, workspace_object
 from antiphon.ids import utc_now
 from antiphon.protocol.admin import (
     OrganizationInfo,
