@@ -132,6 +132,8 @@ def serve(
     max_queue: Annotated[Optional[int], typer.Option(help=HELP["max_queue"])] = None,
     batch_tokens: Annotated[Optional[int], typer.Option(help=HELP["batch_tokens"])] = None,
     threads: Annotated[Optional[int], typer.Option(help=HELP["threads"])] = None,
+    batch_concurrency: Annotated[Optional[int], typer.Option(help=HELP["batch_concurrency"])] = None,
+    batch_lease_seconds: Annotated[Optional[float], typer.Option(help=HELP["batch_lease_seconds"])] = None,
     kv_cache: Annotated[Optional[str], typer.Option(help=HELP["kv_cache"])] = None,
     cache_ttl_5m: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_5m"])] = None,
     cache_ttl_1h: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_1h"])] = None,
@@ -160,7 +162,8 @@ def serve(
         "rate_limit_requests_per_minute": rate_limit_requests_per_minute,
         "rate_limit_input_tokens_per_minute": rate_limit_input_tokens_per_minute,
         "rate_limit_output_tokens_per_minute": rate_limit_output_tokens_per_minute,
-        "prices": prices,
+        "prices": prices, "batch_concurrency": batch_concurrency,
+        "batch_lease_seconds": batch_lease_seconds,
     }
     try:
         settings = load_settings(flags, config)

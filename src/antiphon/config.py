@@ -103,6 +103,14 @@ class Settings(BaseModel):
     threads: int | None = Field(
         None, ge=1, description="CPU threads for llama.cpp (default: all cores)."
     )
+    batch_concurrency: int | None = Field(
+        None, ge=1, description="Message Batch requests this server runs at once, below "
+        "interactive traffic (default: PARALLEL - 1, so a sequence stays free for it).",
+    )
+    batch_lease_seconds: float = Field(
+        30.0, ge=1, description="Seconds a replica holds a batch request without renewing; "
+        "a request whose replica died runs again elsewhere after this.",
+    )
     kv_cache: str | None = Field(
         None,
         description="KV cache budget shared by running sequences and the prefix cache: a "
@@ -161,6 +169,10 @@ class Settings(BaseModel):
     @property
     def effective_threads(self) -> int:
         return self.threads or os.cpu_count() or 1
+
+    @property
+    def effective_batch_concurrency(self) -> int:
+        return self.batch_concurrency or max(1, self.parallel - 1)
 
     @property
     def base_url(self) -> str:

@@ -18,20 +18,23 @@ from antiphon.errors import AntiphonError, InternalError, MethodNotAllowed, NotF
 from antiphon.http.auth import Authenticator
 from antiphon.http.disconnect import ClientDisconnected
 from antiphon.http.edge import ProtocolEdge
-from antiphon.http.errors import error_response
-from antiphon.http.routes import files, skills
+from antiphon.http.errors import error_body, error_response
+from antiphon.http.routes import batches, files, skills
 from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
 from antiphon.http.routes.complete import complete
 from antiphon.http.routes.health import health
 from antiphon.http.routes.messages import count_tokens, create_message
 from antiphon.http.routes.metrics import metrics, metrics_registry
 from antiphon.http.routes.models import get_model, list_models
+from antiphon.services.batch_worker import BatchWorker
+from antiphon.services.batches import BatchService
 from antiphon.services.completions import CompletionsService
 from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
 from antiphon.services.platform import build_platform
 from antiphon.services.rate_limits import RedisRateLimiter
 from antiphon.services.thinking_seal import ThinkingSeal
+from antiphon.store.batches import BatchStore
 
 _ORG = "/v1/organizations"
 _WORKSPACE = _ORG + "/workspaces/{workspace_id}"
@@ -76,8 +79,19 @@ SKILL_ROUTES = [
     Route(_SKILL + "/versions/{version}/content", skills.version_content, methods=["GET"]),
 ]
 
+_BATCH = "/v1/messages/batches/{batch_id}"
+BATCH_ROUTES = [
+    Route("/v1/messages/batches", batches.create_batch, methods=["POST"]),
+    Route("/v1/messages/batches", batches.list_batches, methods=["GET"]),
+    Route(_BATCH, batches.get_batch, methods=["GET"]),
+    Route(_BATCH, batches.delete_batch, methods=["DELETE"]),
+    Route(_BATCH + "/cancel", batches.cancel_batch, methods=["POST"]),
+    Route(_BATCH + "/results", batches.batch_results, methods=["GET"]),
+]
+
 ROUTES = [
     *ADMIN_ROUTES,
+    *BATCH_ROUTES,
     *FILE_ROUTES,
     *SKILL_ROUTES,
     Route("/v1/messages", create_message, methods=["POST"]),
@@ -135,9 +149,11 @@ def create_app(
             platform.use_limiter(await RedisRateLimiter.connect(
                 settings.redis_url, prefix=redis_prefix(organization_id)))
         await platform.start()
+        await batch_worker.start()
         try:
             yield
         finally:
+            await batch_worker.close()  # its running requests go back to the queue
             for model in registry:  # joining the engine thread may take a step: not on the loop
                 await asyncio.to_thread(model.engine.close)
             await platform.close()  # after the engine: the last responses' usage is recorded
@@ -164,4 +180,13 @@ def create_app(
         files=platform.files,
     )
     app.state.completions = CompletionsService(registry, strict=settings.strict)
+    app.state.batches = BatchService(BatchStore(platform.database), platform.blobs, app.state.messages.check)
+    batch_worker = BatchWorker(
+        BatchStore(platform.database), app.state.batches, app.state.messages, platform.metering,
+        describe_error=lambda error: error_body(error, None)[1].model_dump(exclude_none=True),
+        concurrency=settings.effective_batch_concurrency,
+        lease_seconds=settings.batch_lease_seconds,
+        sole_process=not platform.database.is_postgresql,
+    )
+    app.state.batch_worker = batch_worker
     return ProtocolEdge(app, Authenticator(platform.keys), organization_id)

@@ -23,7 +23,7 @@ MB = 1024 * 1024
 MAX_BODY_BYTES = 32 * MB
 # Routes that take more than the default, as on the hosted API (a multipart body carries a
 # little more than its file, hence the margin).
-LARGER_BODIES = {"/v1/files": 500 * MB + 64 * 1024}
+LARGER_BODIES = {"/v1/files": 500 * MB + 64 * 1024, "/v1/messages/batches": 256 * MB}
 
 
 def body_limit(path: str, default: int) -> int:

@@ -10,6 +10,7 @@ from antiphon.engine.base import (
     CacheBreakpoint,
     Finished,
     FinishReason,
+    Priority,
     PromptCacheUsage,
     TextChunk,
 )
@@ -42,7 +43,7 @@ from antiphon.services.generation import (
     start_generation,
     validate_stop_sequences,
 )
-from antiphon.services.message_plan import MessagePlan, plan_message
+from antiphon.services.message_plan import MessagePlan, check_request, plan_message
 from antiphon.services.metering import RequestMeter
 from antiphon.services.models import ModelRegistry
 from antiphon.services.response_builder import ResponseBuilder
@@ -124,9 +125,18 @@ class MessagesService:
 
         return TokenCount(input_tokens=await asyncio.to_thread(count))
 
+    def check(self, request: MessagesRequest) -> None:
+        """The refusals that need no rendering or tokenizing (a batch checks each request
+        with these before accepting it): the model, stop sequences, cache markers, tools,
+        tool_choice and thinking. CPU work: run it off the event loop."""
+        model = self._registry.for_request(request.model)
+        validate_stop_sequences(request.stop_sequences)
+        marked_blocks(request)
+        check_request(request, model)
+
     async def start(
         self, request: MessagesRequest, meter: RequestMeter | None = None,
-        workspace_id: str | None = None,
+        workspace_id: str | None = None, priority: Priority = Priority.INTERACTIVE,
     ) -> MessageGeneration:
         """Validate, render, tokenize and queue; every refusal happens here. File sources are
         read from `workspace_id`."""
@@ -144,6 +154,7 @@ class MessagesService:
             seed=request.seed,
             grammar=plan.grammar,
             thinking=plan.thinking,
+            priority=priority,
         )
         locate: LocateBreakpoints | None = None
         if marked:

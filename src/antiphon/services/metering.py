@@ -52,6 +52,8 @@ class RequestMeter:
                         f"${limit / 100:.2f} (spent ${spent / 100:.2f}). Raise the limit "
                         "through the Admin API or wait for the next month."
                     )
+        if self._tier == "batch":  # batches have their own queue, not the per-minute limits
+            return
         self._scopes = await metering.policy.scopes(workspace)
         if not self._scopes:
             return

@@ -54,6 +54,7 @@ class Platform:
     metering: Metering
     files: FilesService
     skills: SkillsService
+    blobs: LocalBlobStore
     organization_id: str
 
     def use_limiter(self, limiter: RateLimiter) -> None:
@@ -86,6 +87,6 @@ def build_platform(settings: Settings, organization_id: str) -> Platform:
         prices=prices, recorder=recorder, spend=spend,
         metering=Metering(InMemoryRateLimiter(), policy, recorder, spend),
         files=FilesService(FileStore(database), blobs),
-        skills=SkillsService(SkillStore(database), blobs),
+        skills=SkillsService(SkillStore(database), blobs), blobs=blobs,
         organization_id=organization_id,
     )

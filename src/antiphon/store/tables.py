@@ -10,7 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, ForeignKey, Index, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -148,3 +160,55 @@ class SkillVersionRow(Base):
     file_count: Mapped[int] = mapped_column(BigInteger)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+
+
+class MessageBatchRow(Base):
+    """A Message Batch. `request_counts` are written once it ends; until then every request
+    counts as processing, as the hosted API reports them. Its results are a JSONL blob under
+    `batches/<id>.jsonl` once ended."""
+
+    __tablename__ = "message_batches"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    api_key_id: Mapped[str | None] = mapped_column(String(64))  # whose usage its requests are
+    processing_status: Mapped[str] = mapped_column(String(16))  # in_progress | canceling | ended
+    request_total: Mapped[int] = mapped_column(BigInteger)
+    request_counts: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    cancel_initiated_at: Mapped[datetime | None]
+    # Ending a batch (writing its results) is claimed like a request, so one replica does it.
+    finalizing_until: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_batches_workspace_created", "workspace_id", "created_at"),
+        Index("ix_batches_status", "processing_status"),
+    )
+
+
+# SQLite autoincrements only an INTEGER primary key.
+_SEQUENCE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class BatchRequestRow(Base):
+    """One request of a batch, from queued to answered. `seq` orders all batches' requests
+    first in, first out; a worker holds a running request until `lease_until`, then it is
+    anybody's again (its worker died)."""
+
+    __tablename__ = "message_batch_requests"
+    seq: Mapped[int] = mapped_column(_SEQUENCE, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("message_batches.id", ondelete="CASCADE"))
+    custom_id: Mapped[str] = mapped_column(String(64))
+    params: Mapped[str] = mapped_column(Text)  # the request's JSON, validated at creation
+    # pending | running | succeeded | errored | canceled | expired
+    state: Mapped[str] = mapped_column(String(16))
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(Text)  # the result object's JSON once answered
+
+    __table_args__ = (
+        UniqueConstraint("batch_id", "custom_id", name="uq_batch_requests_custom_id"),
+        Index("ix_batch_requests_state_seq", "state", "seq"),
+        Index("ix_batch_requests_batch_state", "batch_id", "state"),
+    )
