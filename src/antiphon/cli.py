@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from antiphon import __version__
 from antiphon.chat.template import ChatTemplate
+from antiphon.cli_batches import batches_app
 from antiphon.cli_files import files_app
 from antiphon.cli_platform import keys_app, usage, workspaces_app
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
@@ -33,6 +34,7 @@ app = typer.Typer(help="antiphon: a self-hosted Claude API over open-weight mode
 app.add_typer(keys_app, name="keys")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(files_app, name="files")
+app.add_typer(batches_app, name="batches")
 app.command("usage")(usage)
 console = Console(stderr=True, soft_wrap=True)  # never break keys or paths across lines
 HELP = settings_help()
