@@ -105,7 +105,7 @@ class Settings(BaseModel):
     )
     batch_concurrency: int | None = Field(
         None, ge=1, description="Message Batch requests this server runs at once, below "
-        "interactive traffic (default: PARALLEL - 1, so a sequence stays free for it).",
+        "interactive traffic (default: a quarter of PARALLEL, at least 1: see BENCHMARKS.md).",
     )
     batch_lease_seconds: float = Field(
         30.0, ge=1, description="Seconds a replica holds a batch request without renewing; "
@@ -172,7 +172,7 @@ class Settings(BaseModel):
 
     @property
     def effective_batch_concurrency(self) -> int:
-        return self.batch_concurrency or max(1, self.parallel - 1)
+        return self.batch_concurrency or max(1, self.parallel // 4)
 
     @property
     def base_url(self) -> str:
