@@ -173,7 +173,6 @@ def create_app(
     app.state.platform = platform
     app.state.files = platform.files
     app.state.skills = platform.skills
-    app.state.metrics = metrics_registry(registry, platform)
     app.state.messages = MessagesService(
         registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,
         cache_ttl_seconds={"5m": settings.cache_ttl_5m, "1h": settings.cache_ttl_1h},
@@ -189,4 +188,5 @@ def create_app(
         sole_process=not platform.database.is_postgresql,
     )
     app.state.batch_worker = batch_worker
+    app.state.metrics = metrics_registry(registry, platform, batch_worker)
     return ProtocolEdge(app, Authenticator(platform.keys), organization_id)

@@ -70,6 +70,10 @@ class BatchWorker:
         self.answered_total = 0  # for /metrics
         self.requeued_total = 0
 
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
     def wake(self) -> None:
         """New work was queued: look now rather than at the next poll."""
         self._wake.set()
@@ -105,6 +109,8 @@ class BatchWorker:
                     claimed = await self._store.claim(self.worker_id, free, lease_until)
                 except AntiphonError as error:  # the store is down: try again later
                     log.warning("claiming batch requests failed: %s", error)
+                except Exception:
+                    log.exception("claiming batch requests failed")
             for request in claimed:
                 self._leased.add(request.seq)
                 self._tasks[request.seq] = asyncio.create_task(self._run(request), name=f"batch-{request.seq}")
@@ -119,7 +125,7 @@ class BatchWorker:
             leased = sorted(self._leased)
             try:
                 held = await self._store.renew(self.worker_id, leased, self._batches.clock() + self._lease)
-            except AntiphonError as error:
+            except Exception as error:  # the store is down: the next renewal may succeed
                 log.warning("renewing batch leases failed: %s", error)
                 continue
             for seq in set(leased) - held:

@@ -211,4 +211,5 @@ class BatchRequestRow(Base):
         UniqueConstraint("batch_id", "custom_id", name="uq_batch_requests_custom_id"),
         Index("ix_batch_requests_state_seq", "state", "seq"),
         Index("ix_batch_requests_batch_state", "batch_id", "state"),
+        Index("ix_batch_requests_batch_seq", "batch_id", "seq"),  # results in order, by pages
     )

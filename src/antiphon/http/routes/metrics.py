@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from antiphon.engine.latency import HistogramSnapshot
+from antiphon.services.batch_worker import BatchWorker
 from antiphon.services.models import ModelRegistry
 from antiphon.services.platform import Platform
 
@@ -121,10 +122,31 @@ class PlatformCollector(Collector):
         )
 
 
-def metrics_registry(models: ModelRegistry, platform: Platform) -> CollectorRegistry:
+class BatchCollector(Collector):
+    """This replica's batch worker: what it runs and what it answered."""
+
+    def __init__(self, worker: BatchWorker) -> None:
+        self._worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        worker = self._worker
+        yield GaugeMetricFamily(
+            "antiphon_batch_requests_running", "Message Batch requests this replica runs now.",
+            value=float(worker.running))
+        yield CounterMetricFamily(
+            "antiphon_batch_requests_answered", "Message Batch requests answered by this replica.",
+            value=float(worker.answered_total))
+        yield CounterMetricFamily(
+            "antiphon_batch_requests_requeued",
+            "Batch requests this replica put back in the queue after their worker's lease lapsed.",
+            value=float(worker.requeued_total))
+
+
+def metrics_registry(models: ModelRegistry, platform: Platform, worker: BatchWorker) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EngineCollector(models))
     registry.register(PlatformCollector(platform))
+    registry.register(BatchCollector(worker))
     return registry
 
 

@@ -55,6 +55,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_batch_requests_state_seq", "message_batch_requests", ["state", "seq"])
     op.create_index("ix_batch_requests_batch_state", "message_batch_requests", ["batch_id", "state"])
+    op.create_index("ix_batch_requests_batch_seq", "message_batch_requests", ["batch_id", "seq"])
 
 
 def downgrade() -> None:
