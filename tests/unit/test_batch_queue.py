@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from antiphon.store.database import Database, async_url
 from antiphon.store.pages import PageRequest
 from antiphon.store.tables import Workspace
 from antiphon.store.workspaces import WorkspaceStore
-from tests.services import postgres_database
 
 START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -35,15 +33,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield async_url(None, tmp_path)
-        return
-    with postgres_database() as postgres:
-        yield async_url(postgres, tmp_path)
 
 
 def _entries(count: int, prefix: str = "q") -> list[BatchEntry]:

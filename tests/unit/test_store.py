@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,18 +16,8 @@ from antiphon.store.pages import PageRequest
 from antiphon.store.tables import Workspace
 from antiphon.store.usage import UsageQuery, UsageStore
 from antiphon.store.workspaces import WorkspaceStore
-from tests.services import postgres_database
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield async_url(None, tmp_path)
-        return
-    with postgres_database() as postgres:
-        yield async_url(postgres, tmp_path)
 
 
 def _workspace(name: str, created_at: datetime) -> Workspace:
