@@ -2,10 +2,12 @@
 
 Requests run at `Priority.BATCH`, so the engine starts them only when no interactive request
 waits, and at most `concurrency` at once (by default a quarter of the engine's sequences, so
-interactive requests find free ones, and share decode steps with few batch sequences). Each claimed request is held under a
-lease that a renewal loop extends; a request whose lease lapses (its replica died) goes back
-to the queue, and its answer, should the old worker still produce one, is not kept. On
-SQLite one process owns the store, so a start requeues everything left running by a crash.
+that interactive requests find free ones and share decode steps with few batch sequences).
+
+Each claimed request is held under a lease that a renewal loop extends; a request whose
+lease lapses (its replica died) goes back to the queue, and its answer, should the old
+worker still produce one, is not kept. On SQLite one process owns the store, so a start
+requeues everything left running by a crash.
 
 A periodic sweep expires overdue batches, ends finished ones and removes old ones.
 """
