@@ -17,10 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from antiphon.cli_platform import err, out
+from antiphon.protocol.batches import PROGRESS_HEADER
 
 batches_app = typer.Typer(help="Submit Message Batches and follow them (needs a running server).",
                           no_args_is_help=True)
-PROGRESS_HEADER = "antiphon-requests-answered"
 BaseUrl = Annotated[Optional[str], typer.Option(
     help="The server (env ANTHROPIC_BASE_URL; default http://127.0.0.1:8080).")]
 ApiKey = Annotated[Optional[str], typer.Option(help="An API key (env ANTHROPIC_API_KEY).")]

@@ -179,9 +179,10 @@ def create_app(
         files=platform.files,
     )
     app.state.completions = CompletionsService(registry, strict=settings.strict)
-    app.state.batches = BatchService(BatchStore(platform.database), platform.blobs, app.state.messages.check)
+    batch_store = BatchStore(platform.database)
+    app.state.batches = BatchService(batch_store, platform.blobs, app.state.messages.check)
     batch_worker = BatchWorker(
-        BatchStore(platform.database), app.state.batches, app.state.messages, platform.metering,
+        batch_store, app.state.batches, app.state.messages, platform.metering,
         describe_error=lambda error: error_body(error, None)[1].model_dump(exclude_none=True),
         concurrency=settings.effective_batch_concurrency,
         lease_seconds=settings.batch_lease_seconds,

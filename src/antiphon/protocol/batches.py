@@ -9,6 +9,9 @@ from pydantic import Field
 from antiphon.protocol.base import RequestModel, ResponseModel
 
 MAX_BATCH_REQUESTS = 100_000
+# antiphon extension on GET /v1/messages/batches/{id}: requests answered so far. The API's
+# request_counts say `processing` for all of them until the batch ends (the hosted rule).
+PROGRESS_HEADER = "antiphon-requests-answered"
 
 ProcessingStatus = Literal["in_progress", "canceling", "ended"]
 

@@ -111,7 +111,7 @@ class BatchService:
             raise Conflict(
                 f"message batch {batch_id!r} is still {batch.processing_status}; "
                 "cancel it and wait until it has ended before deleting it")
-        if await self._store.delete(workspace_id, batch_id):
+        if await self._store.delete(batch_id, workspace_id):
             await self._blobs.delete(results_key(batch_id))
 
     async def results(self, workspace_id: str, batch_id: str) -> AsyncIterator[bytes]:
@@ -129,5 +129,5 @@ class BatchService:
         await self._store.expire(now, EXPIRED_RESULT)
         await self.finisher.end_every_done()
         for batch_id in await self._store.created_before(now - RETENTION):
-            await self._store.remove(batch_id)
+            await self._store.delete(batch_id)
             await self._blobs.delete(results_key(batch_id))

@@ -100,14 +100,15 @@ class BatchStore:
                 .where(BatchRequestRow.batch_id == batch_id, BatchRequestRow.state == "pending")
                 .values(state="canceled", result=canceled_result))
 
-    async def delete(self, workspace_id: str, batch_id: str) -> bool:
-        """Delete an ended batch (its request rows go with it)."""
+    async def delete(self, batch_id: str, workspace_id: str | None = None) -> bool:
+        """Delete an ended batch (`workspace_id`: only if it is that workspace's). An ended
+        batch has no request rows left: `end` dropped them with its results written."""
+        query = delete(MessageBatchRow).where(
+            MessageBatchRow.id == batch_id, MessageBatchRow.processing_status == "ended")
+        if workspace_id is not None:
+            query = query.where(MessageBatchRow.workspace_id == workspace_id)
         async with self._db.transaction() as session:
-            await session.execute(delete(BatchRequestRow).where(BatchRequestRow.batch_id == batch_id))
-            result = await session.execute(delete(MessageBatchRow).where(
-                MessageBatchRow.id == batch_id, MessageBatchRow.workspace_id == workspace_id,
-                MessageBatchRow.processing_status == "ended"))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool((await session.execute(query)).rowcount)  # type: ignore[attr-defined]
 
     # --- the worker's side -------------------------------------------------------------
 
@@ -243,8 +244,3 @@ class BatchStore:
         async with self._db.transaction() as session:
             return list((await session.scalars(select(MessageBatchRow.id).where(
                 MessageBatchRow.created_at < cutoff, MessageBatchRow.processing_status == "ended"))).all())
-
-    async def remove(self, batch_id: str) -> None:
-        async with self._db.transaction() as session:
-            await session.execute(delete(BatchRequestRow).where(BatchRequestRow.batch_id == batch_id))
-            await session.execute(delete(MessageBatchRow).where(MessageBatchRow.id == batch_id))

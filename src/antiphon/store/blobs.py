@@ -1,4 +1,4 @@
-"""Bytes of files (and later batch results) in a local directory, apart from the metadata.
+"""Bytes of files, skills and batch results in a local directory, apart from the metadata.
 
 A blob is written to a temporary file beside its final place and renamed into it only when
 complete, so a failed or refused upload never leaves a partial blob behind. File I/O runs in

@@ -21,6 +21,7 @@ from antiphon.http.responses import json_response
 from antiphon.http.routes.files import workspace_of
 from antiphon.ids import rfc3339
 from antiphon.protocol.batches import (
+    PROGRESS_HEADER,
     BatchCreateRequest,
     DeletedMessageBatch,
     MessageBatch,
@@ -31,8 +32,6 @@ from antiphon.protocol.messages import MessagesRequest
 from antiphon.services.batch_worker import BatchWorker
 from antiphon.services.batches import BatchEntry, BatchService
 from antiphon.store.tables import MessageBatchRow
-
-PROGRESS_HEADER = "antiphon-requests-answered"
 
 
 def _service(request: Request) -> BatchService:
