@@ -22,7 +22,7 @@ from antiphon.http.errors import error_body, error_response
 from antiphon.http.routes import batches, files, skills
 from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
 from antiphon.http.routes.complete import complete
-from antiphon.http.routes.health import health
+from antiphon.http.routes.health import health, hello
 from antiphon.http.routes.messages import count_tokens, create_message
 from antiphon.http.routes.metrics import metrics, metrics_registry
 from antiphon.http.routes.models import get_model, list_models
@@ -100,6 +100,7 @@ ROUTES = [
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
+    Route("/api/hello", hello, methods=["GET"]),  # HEAD too: Claude Code's connection probe
     Route("/metrics", metrics, methods=["GET"]),
 ]
 

@@ -69,7 +69,9 @@ ToolChoice = Annotated[
 ]
 
 
-ThinkingDisplay = Literal["summarized", "omitted"]
+# "updates" (newest beta SDK; Claude Code sends it): short progress updates in place of the
+# thinking. antiphon has no summariser, so it returns the thinking as "summarized" does.
+ThinkingDisplay = Literal["summarized", "omitted", "updates"]
 
 
 class ThinkingEnabled(RequestModel):
@@ -87,8 +89,16 @@ class ThinkingAdaptive(RequestModel):
     display: ThinkingDisplay | None = None
 
 
+class ThinkingBetweenTools(RequestModel):
+    """Thinking off; progress notes the model writes between tool calls would come back as
+    thinking blocks. The models antiphon serves write none, so this is thinking disabled."""
+
+    type: Literal["between_tools"]
+
+
 ThinkingConfig = Annotated[
-    Union[ThinkingEnabled, ThinkingDisabled, ThinkingAdaptive], Field(discriminator="type")
+    Union[ThinkingEnabled, ThinkingDisabled, ThinkingAdaptive, ThinkingBetweenTools],
+    Field(discriminator="type"),
 ]
 
 

@@ -29,7 +29,12 @@ from antiphon.chat.tool_specs import (
 from antiphon.engine.base import Grammar, Prompt, ThinkingControl
 from antiphon.errors import InvalidRequest
 from antiphon.protocol.content import RedactedThinkingBlock, ThinkingBlock
-from antiphon.protocol.messages import CountTokensRequest, MessagesRequest
+from antiphon.protocol.messages import (
+    CountTokensRequest,
+    MessagesRequest,
+    ThinkingAdaptive,
+    ThinkingEnabled,
+)
 from antiphon.services.models import ServedModel
 from antiphon.services.response_builder import ThinkingDisplay
 from antiphon.services.thinking_seal import InvalidThinking, ThinkingSeal
@@ -66,10 +71,10 @@ def _reasons_natively(model: ServedModel) -> bool:
 def _thinking_budget(request: CountTokensRequest, model: ServedModel) -> tuple[bool, int | None]:
     """Whether the answer opens with a thinking section, and its budget."""
     thinking = request.thinking
-    if thinking is None or thinking.type == "disabled":
-        return False, None
-    if thinking.type == "adaptive":  # the model decides: those that reason in tags do
+    if isinstance(thinking, ThinkingAdaptive):  # the model decides: those that reason in tags do
         return _reasons_natively(model), None
+    if not isinstance(thinking, ThinkingEnabled):  # none, disabled, or between tools
+        return False, None
     if thinking.budget_tokens < MIN_THINKING_BUDGET:
         raise InvalidRequest(
             f"thinking.budget_tokens: must be at least {MIN_THINKING_BUDGET}, "

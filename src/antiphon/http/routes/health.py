@@ -1,11 +1,12 @@
-"""`GET /health`: liveness and each engine's counters, without authentication."""
+"""`GET /health`: liveness and each engine's counters, and `/api/hello`, the probe Claude
+Code sends to warm its connection before the first request; neither needs a key."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 
 async def health(request: Request) -> Response:
@@ -16,3 +17,7 @@ async def health(request: Request) -> Response:
             stats.pop(histogram)
         models.append({"id": model.card.id, **stats})
     return JSONResponse({"status": "ok", "models": models})
+
+
+async def hello(request: Request) -> Response:
+    return PlainTextResponse("hello")
