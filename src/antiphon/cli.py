@@ -20,9 +20,16 @@ from antiphon.cli_files import files_app
 from antiphon.cli_platform import keys_app, usage, workspaces_app
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
 from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
-from antiphon.engine.llamacpp_kv import kv_cells
+from antiphon.engine.llamacpp_kv import bytes_per_cell, kv_cells
 from antiphon.engine.llamacpp_model import LlamaModel
+from antiphon.engine.model_limits import (
+    ContextWindow,
+    fit_to_budget,
+    output_limit,
+    plan_context_window,
+)
 from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
+from antiphon.engine.sampling_defaults import from_gguf, resolve_sampling
 from antiphon.errors import AntiphonError
 from antiphon.services.bootstrap import Bootstrapped, bootstrap
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
@@ -66,24 +73,48 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
             source, lambda fraction: progress.update(task, completed=fraction),
             verbose=settings.log_level == "debug",
         )
-    card = model.card(settings.ctx)
     try:
-        cells = kv_cells(settings.kv_cache, model, card.context_window, settings.parallel)
+        window, cells = _window_and_budget(model, source, settings)
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
+    output = output_limit(
+        window, source.max_output_tokens or settings.max_output_tokens,
+        source.recommended_max_output_tokens,
+    )
+    sampling = resolve_sampling(
+        ("set by --model", source.sampling),
+        ("from the GGUF file", from_gguf(model.metadata)),
+        ("from its model card", source.recommended_sampling),
+    )
+    card = model.card(window, output, sampling)
     limits = EngineLimits(
         context_window=card.context_window, parallel=settings.parallel,
         max_queue=settings.max_queue, batch_tokens=settings.batch_tokens,
         threads=settings.effective_threads, kv_cells=cells,
+        repetition_window=settings.repetition_stop,
     )
     engine = LlamaCppEngine(model, card, limits)
     console.print(
         f"loaded [bold]{card.id}[/] ({card.display_name}) from {source.path} in {seconds:.2f}s: "
-        f"{card.context_window}-token window, {limits.parallel} parallel sequences, "
-        f"{cells} KV cells, {limits.threads} threads"
+        f"{window.describe()}, answers up to {output} tokens, {limits.parallel} parallel "
+        f"sequences, {cells} KV cells ({cells * bytes_per_cell(model) / 2**20:.0f} MiB), "
+        f"{limits.threads} threads; unless a request says otherwise, {sampling.describe()}"
     )
     return ServedModel(card, engine, ChatTemplate(card.chat_template, card.bos_text, card.eos_text))
+
+
+def _window_and_budget(
+    model: LlamaModel, source: ModelSource, settings: Settings
+) -> tuple[ContextWindow, int]:
+    """The model's window (its own `;ctx=`, else --ctx, else its training context extended
+    to --min-ctx) and the KV budget, which a default window must fit in."""
+    requested = source.ctx or settings.ctx
+    window = plan_context_window(
+        model.n_ctx_train, requested, settings.min_ctx, model.rope_scalable
+    )
+    cells = kv_cells(settings.kv_cache, model, window.tokens, settings.parallel)
+    return fit_to_budget(window, cells, exact=requested is not None), cells
 
 
 def _banner(settings: Settings, registry: ModelRegistry, started: Bootstrapped) -> None:
@@ -130,6 +161,8 @@ def serve(
     ] = None,
     prices: Annotated[Optional[str], typer.Option(help=HELP["prices"])] = None,
     ctx: Annotated[Optional[int], typer.Option(help=HELP["ctx"])] = None,
+    min_ctx: Annotated[Optional[int], typer.Option(help=HELP["min_ctx"])] = None,
+    max_output_tokens: Annotated[Optional[int], typer.Option(help=HELP["max_output_tokens"])] = None,
     parallel: Annotated[Optional[int], typer.Option(help=HELP["parallel"])] = None,
     max_queue: Annotated[Optional[int], typer.Option(help=HELP["max_queue"])] = None,
     batch_tokens: Annotated[Optional[int], typer.Option(help=HELP["batch_tokens"])] = None,
@@ -137,6 +170,7 @@ def serve(
     batch_concurrency: Annotated[Optional[int], typer.Option(help=HELP["batch_concurrency"])] = None,
     batch_lease_seconds: Annotated[Optional[float], typer.Option(help=HELP["batch_lease_seconds"])] = None,
     kv_cache: Annotated[Optional[str], typer.Option(help=HELP["kv_cache"])] = None,
+    repetition_stop: Annotated[Optional[int], typer.Option(help=HELP["repetition_stop"])] = None,
     cache_ttl_5m: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_5m"])] = None,
     cache_ttl_1h: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_1h"])] = None,
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help=HELP["strict"])] = None,
@@ -155,10 +189,11 @@ def serve(
     flags = {
         "host": host, "port": port, "model": tuple(model) if model else None,
         "alias": tuple(alias) if alias else None, "api_key": api_key, "ctx": ctx,
+        "min_ctx": min_ctx, "max_output_tokens": max_output_tokens,
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
         "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
-        "kv_cache": kv_cache, "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
+        "kv_cache": kv_cache, "repetition_stop": repetition_stop, "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
         "admin_key": admin_key, "database_url": database_url, "redis_url": redis_url,
         "organization_name": organization_name,
         "rate_limit_requests_per_minute": rate_limit_requests_per_minute,

@@ -90,8 +90,19 @@ class Settings(BaseModel):
         "reports and spend limits: a TOML table, or JSON in the environment. None: free.",
     )
     ctx: int | None = Field(
-        None, ge=256, description="Context window per sequence, in tokens (default: the "
-        "model's training context, at most 8192)."
+        None, ge=256, description="Context window per sequence, in tokens, exactly (default: "
+        "the model's training context, extended to MIN_CTX). Past the training context, "
+        "positions are scaled with YaRN.",
+    )
+    min_ctx: int = Field(
+        32768, ge=0, description="Without --ctx, a model trained on a shorter context is "
+        "extended to this many tokens with YaRN RoPE scaling (0: never extend). Agents such "
+        "as Claude Code send ~12,000 tokens before the first question.",
+    )
+    max_output_tokens: int | None = Field(
+        None, ge=1, description="Most tokens one answer may have, for every model without its "
+        "own `;max-output-tokens=N` (default: 4096 for the embedded model, else a quarter of "
+        "the window within 4096-32768). Larger max_tokens are clamped (--strict: 400).",
     )
     parallel: int = Field(4, ge=1, le=256, description="Sequences decoded together per step.")
     max_queue: int = Field(
@@ -111,10 +122,17 @@ class Settings(BaseModel):
         30.0, ge=1, description="Seconds a replica holds a batch request without renewing; "
         "a request whose replica died runs again elsewhere after this.",
     )
+    repetition_stop: int = Field(
+        256, ge=0, description="An answer whose last N tokens repeat one block of at most N/4 "
+        "tokens verbatim (a degenerate loop) ends there with end_turn instead of running to "
+        "its output limit; not inside thinking or a tool call. 0: never.",
+    )
     kv_cache: str | None = Field(
         None,
         description="KV cache budget shared by running sequences and the prefix cache: a "
-        "token count or a size such as 2GiB (default: CTX tokens for each parallel sequence).",
+        "token count or a size such as 2GiB; it bounds the memory a model's context takes "
+        "(default: one window, and at least 8192 tokens per parallel sequence up to a "
+        "window each). Without --ctx, a budget below the window shortens the window to it.",
     )
     cache_ttl_5m: float = Field(
         300.0, gt=0, description="Seconds a `ttl: \"5m\"` cache breakpoint stays pinned after "
@@ -125,8 +143,8 @@ class Settings(BaseModel):
         "each write or read.",
     )
     strict: bool = Field(
-        False, description="Reject max_tokens beyond what the context leaves (400) instead "
-        "of clamping it."
+        False, description="Reject max_tokens beyond the model's output limit or what the "
+        "context leaves (400) instead of clamping it."
     )
     ping_interval: float = Field(
         10.0, gt=0, description="Seconds of silence after which a stream sends `ping`."

@@ -140,7 +140,9 @@ def test_models_list_paginates_and_retrieve_resolves_aliases(client: anthropic.A
     all_by_paging = [model.id for model in client.models.list(limit=1)]
     assert sorted(all_by_paging) == sorted(ids)
     model = client.models.retrieve("smollm2-135m-instruct")
-    assert model.type == "model" and model.max_input_tokens == 2048 and model.display_name
+    # --ctx 2048: prompts up to 2047 tokens; answers up to 4096 but never past the window.
+    assert model.type == "model" and model.display_name
+    assert model.max_input_tokens == 2047 and model.max_tokens == 2047
     assert client.models.retrieve("claude-sonnet-4-5").id == "smollm2-135m-instruct"
 
 

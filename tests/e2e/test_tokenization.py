@@ -13,8 +13,9 @@ import pytest
 from antiphon.chat.conversation import build_conversation
 from antiphon.chat.prompt import render_prompt
 from antiphon.chat.template import ChatTemplate
-from antiphon.engine.base import Prompt, prompt_text
+from antiphon.engine.base import Prompt, SamplingDefaults, prompt_text
 from antiphon.engine.llamacpp_model import LlamaModel
+from antiphon.engine.model_limits import ContextWindow
 from antiphon.engine.model_source import ModelSource, resolve_sources
 from antiphon.protocol.messages import CountTokensRequest
 from tests.unit.test_conversation import NO_THINKING
@@ -38,13 +39,13 @@ GEMMA_TEMPLATE = (
 def loaded(request: pytest.FixtureRequest) -> Iterator[tuple[LlamaModel, ChatTemplate, str]]:
     if request.param == "smollm2":
         model, _ = LlamaModel.load(resolve_sources(())[0])
-        card = model.card(None)
+        card = model.card(ContextWindow(2048, 2048), 256, SamplingDefaults())
         template = ChatTemplate(card.chat_template, card.bos_text, card.eos_text)
         control = "<|im_end|>"
     else:
         path: Path = request.getfixturevalue("gemma_path")
         model, _ = LlamaModel.load(ModelSource(path, "gemma"))
-        card = model.card(None)
+        card = model.card(ContextWindow(2048, 2048), 256, SamplingDefaults())
         template = ChatTemplate(GEMMA_TEMPLATE, card.bos_text, card.eos_text)
         control = "<end_of_turn>"
     yield model, template, control
@@ -96,7 +97,7 @@ def test_control_token_strings_in_client_text_are_plain_text(loaded) -> None:  #
 
 def test_bos_comes_first_exactly_once(loaded, gemma_path: Path) -> None:  # type: ignore[no-untyped-def]
     model, template, _ = loaded
-    card = model.card(None)
+    card = model.card(ContextWindow(2048, 2048), 256, SamplingDefaults())
     prompt = render(template, messages=[{"role": "user", "content": "Hi"}])
     tokens = model.tokenize_prompt(prompt)
     if not model.add_bos:  # SmolLM2: nothing is inserted

@@ -20,7 +20,8 @@ from antiphon.errors import AntiphonError
 if TYPE_CHECKING:
     from antiphon.engine.stream import GenerationStream
 
-FinishReason = Literal["end_turn", "max_tokens", "stop_sequence", "context_exhausted"]
+# "repetition": the answer's tail was one block repeated verbatim (engine/repetition.py).
+FinishReason = Literal["end_turn", "max_tokens", "stop_sequence", "context_exhausted", "repetition"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,35 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """How a model samples where a request leaves a parameter unset: what its makers
+    recommend (the GGUF's `general.sampling.*`, its model card) or the operator set, else the
+    API's own default of temperature 1.0 over the whole vocabulary."""
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    origin: str = "the API's default"
+
+    def apply(
+        self, temperature: float | None, top_k: int | None, top_p: float | None, seed: int | None
+    ) -> SamplingParams:
+        """Each parameter the request set wins over the model's default for it."""
+        return SamplingParams(
+            temperature=self.temperature if temperature is None else temperature,
+            top_k=self.top_k if top_k is None else top_k,
+            top_p=self.top_p if top_p is None else top_p,
+            seed=seed,
+        )
+
+    def describe(self) -> str:
+        parts = [f"temperature {self.temperature:g}"]
+        parts += [f"top_k {self.top_k}"] if self.top_k is not None else []
+        parts += [f"top_p {self.top_p:g}"] if self.top_p is not None else []
+        return f"{', '.join(parts)} ({self.origin})"
 
 
 @dataclass(frozen=True)
@@ -157,7 +187,11 @@ class ModelCard:
     id: str
     display_name: str
     path: str
-    context_window: int
+    context_window: int  # positions per sequence: prompt and answer together
+    trained_context: int  # the model's training context
+    yarn_factor: float  # > 1: the window reaches past the training context with YaRN
+    max_output_tokens: int  # the most tokens one answer may have
+    sampling: SamplingDefaults  # where a request leaves temperature, top_k or top_p unset
     created_at: float
     chat_template: str | None
     bos_text: str
@@ -171,6 +205,7 @@ class EngineStats:
     in_flight: int
     completed_total: int
     aborted_total: int
+    repetition_stops_total: int  # answers ended because they had fallen into a loop
     prompt_tokens_total: int  # prompt tokens decoded (not those reused from a slot's cache)
     cached_prompt_tokens_total: int  # prompt tokens reused from the prefix cache
     output_tokens_total: int

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import llama_cpp
 
+from antiphon.engine import repetition
 from antiphon.engine.base import (
     Admitted,
     EngineStats,
@@ -57,6 +58,7 @@ class EngineLimits:
     batch_tokens: int
     threads: int
     kv_cells: int  # the KV budget: running sequences and the prefix cache share it
+    repetition_window: int = 0  # tokens of verbatim loop that end an answer (0: never)
 
 
 @dataclass
@@ -88,7 +90,8 @@ class LlamaCppEngine:
         self.limits = limits
         holders = LLAMA_MAX_SEQ - limits.parallel if prefix_cache_supported(model) else 0
         self._context = create_context(
-            model, limits.kv_cells, limits.parallel + holders, limits.batch_tokens, limits.threads
+            model, limits.kv_cells, limits.parallel + holders, limits.batch_tokens, limits.threads,
+            card.yarn_factor,
         )
         cells = LlamaKvCells(llama_cpp.llama_get_memory(self._context))
         self._batch = DecodeBatch(limits.batch_tokens)
@@ -112,6 +115,7 @@ class LlamaCppEngine:
         self._in_flight = 0  # event loop thread only
         self._completed = 0
         self._aborted = 0
+        self._repetition_stops = 0
         self._prompt_tokens = 0
         self._output_tokens = 0
         self._steps = 0
@@ -156,6 +160,7 @@ class LlamaCppEngine:
             in_flight=self._in_flight,
             completed_total=self._completed,
             aborted_total=self._aborted,
+            repetition_stops_total=self._repetition_stops,
             prompt_tokens_total=self._prompt_tokens,
             output_tokens_total=self._output_tokens,
             steps_total=self._steps,
@@ -296,6 +301,20 @@ class LlamaCppEngine:
             self._finish(run, "max_tokens", outbox)
         elif len(sequence.prompt) + len(sequence.generated) >= self.card.context_window:
             self._finish(run, "context_exhausted", outbox)
+        elif (block := self._loop_block(run)) is not None:
+            self._repetition_stops += 1
+            log.warning(
+                "%s: ended after %d tokens: its last %d repeat one %d-token block",
+                run.request_id, len(sequence.generated), self.limits.repetition_window, block,
+            )
+            self._finish(run, "repetition", outbox)
+
+    def _loop_block(self, run: SequenceRun) -> int | None:
+        """The block a free-text answer has been repeating verbatim, if it fell into a loop."""
+        window, generated = self.limits.repetition_window, run.sequence.generated
+        if not (repetition.due(len(generated), window) and run.writes_free_text):
+            return None
+        return repetition.repeating_block(generated, window)
 
     def _observe_latency(self, run: SequenceRun) -> None:
         now = time.perf_counter()

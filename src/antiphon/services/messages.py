@@ -54,6 +54,7 @@ _STOP_REASONS: dict[FinishReason, StopReason] = {
     "max_tokens": "max_tokens",
     "stop_sequence": "stop_sequence",
     "context_exhausted": "model_context_window_exceeded",
+    "repetition": "end_turn",  # cut short in a verbatim loop: the answer is over
 }
 
 

@@ -32,8 +32,10 @@ class ServedModel:
             id=self.card.id,
             display_name=self.card.display_name,
             created_at=rfc3339(created),
-            max_input_tokens=self.card.context_window,
-            max_tokens=self.card.context_window,
+            # The longest prompt accepted (one position stays for the answer), and the
+            # largest max_tokens served as asked (beyond it: clamped, or 400 with --strict).
+            max_input_tokens=self.card.context_window - 1,
+            max_tokens=self.card.max_output_tokens,
         )
 
 

@@ -57,6 +57,9 @@ COUNTERS = {
     "output_tokens_total": ("antiphon_output_tokens", "Tokens generated."),
     "completed_total": ("antiphon_requests_completed", "Generations finished."),
     "aborted_total": ("antiphon_requests_aborted", "Generations aborted (client gone)."),
+    "repetition_stops_total": (
+        "antiphon_repetition_stops", "Answers ended because they repeated one block verbatim."
+    ),
     "steps_total": ("antiphon_decode_steps", "Decode steps run."),
     "decode_seconds_total": ("antiphon_decode_seconds", "Time spent inside decode calls."),
     "prefix_cache_evicted_cells_total": (
