@@ -32,10 +32,11 @@ CLAUDE_CODE_VERSION = "2.1.330"
 PACKAGE = "@anthropic-ai/claude-code"
 NPM_TIMEOUT = 600.0
 
-# Everything that keeps a print-mode run small, quiet and offline. Measured on 2.1.330 with the
-# Read tool alone (see tests/fixtures/claude_code/README.md): the default first request is
-# ~49 KB (~12,700 SmolLM2 tokens: 12 tools, a 7 KB system prompt, a 9 KB environment message),
-# more than an 8192-token window; with these flags it is ~2 KB (~430 tokens).
+# Everything that keeps a print-mode run small, quiet and offline, for the forced tool loop of
+# test_claude_code_tool_loop.py (test_claude_code.py runs Claude Code with none of this).
+# Measured on 2.1.330 (see tests/fixtures/claude_code/README.md): the default first request is
+# ~49 KB (~12,000 SmolLM2 tokens: 12 tools, a 7 KB system prompt, a 9 KB environment
+# message); with these flags it is ~2 KB (~430 tokens).
 SHRINK_FLAGS = [
     "--bare",  # no hooks/CLAUDE.md/plugins; short tool descriptions; no environment message
     "--tools", "Read",  # the only built-in tool offered
@@ -256,6 +257,21 @@ class Transcript:
         return text
 
 
+def plain_env(base_url: str, api_key: str, home: Path) -> dict[str, str]:
+    """What a person sets to point Claude Code at a server, and nothing else: the base URL and
+    key, in a fresh HOME. DISABLE_AUTOUPDATER keeps the pinned release from fetching a newer
+    one into that HOME (it changes no request)."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {name: os.environ[name] for name in ("PATH", "LANG", "TMPDIR") if name in os.environ}
+    env.update({
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": api_key,
+        "DISABLE_AUTOUPDATER": "1",
+    })
+    return env
+
+
 def print_mode_command(executable: Path, prompt: str, *, model: str, system_prompt: str,
                        max_turns: int) -> list[str]:
     return [str(executable), "-p", prompt, "--output-format", "stream-json", "--verbose",
@@ -267,6 +283,11 @@ def run_print_mode(executable: Path, prompt: str, *, cwd: Path, env: dict[str, s
                    system_prompt: str, max_turns: int, timeout: float) -> Transcript:
     command = print_mode_command(executable, prompt, model=model, system_prompt=system_prompt,
                                  max_turns=max_turns)
+    return run_claude(command, cwd=cwd, env=env, timeout=timeout)
+
+
+def run_claude(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> Transcript:
+    """Run a print-mode command to its end (or `timeout`) and parse what it printed."""
     try:
         done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
