@@ -28,8 +28,8 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,7 +50,7 @@ class Measured:
     round: int
     step: str
     prompt_tokens: int = 0
-    cached_tokens: int = 0  # prompt tokens the server reported reusing
+    reused_tokens: int = 0  # prompt tokens taken from the server's cache, not prefilled
     output_tokens: int = 0
     ttft_s: float | None = None
     decode_tok_s: float | None = None
@@ -70,7 +70,7 @@ def start(name: str, args: argparse.Namespace, gguf: Path, data: Path) -> subpro
     if name == "antiphon":
         command = [sys.executable, "-m", "antiphon", "serve", "--port", port, "--api-key", KEY,
                    "--threads", threads]
-        env = {**os.environ, "ANTIPHON_DATA_DIR": str(data)}
+        env = {**os.environ, "ANTIPHON_DATA_DIR": str(data / "antiphon-data")}
     else:  # llama-server with the same window, YaRN and pool as antiphon's defaults
         command = [str(args.llama_server), "-m", str(gguf), "-c", "32768", "--rope-scaling",
                    "yarn", "--rope-scale", "4", "--yarn-orig-ctx", "8192", "-t", threads,
@@ -108,45 +108,51 @@ async def warm_up(client: httpx.AsyncClient, requests: int) -> None:
     await asyncio.gather(*(worker() for _ in range(4)))
 
 
+async def streamed(
+    client: httpx.AsyncClient, path: str, body: dict
+) -> AsyncIterator[tuple[float, dict]]:
+    """Each SSE `data:` object of a streamed POST, with the seconds since it was sent."""
+    started = time.perf_counter()
+    async with client.stream("POST", path, json=body) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                yield time.perf_counter() - started, json.loads(line[5:])
+
+
 async def ask_antiphon(client: httpx.AsyncClient, step: Step, measured: Measured) -> None:
     body = {**step.body, "max_tokens": step.max_tokens, "temperature": 0, "stream": True}
-    started = time.perf_counter()
-    async with client.stream("POST", "/v1/messages", json=body) as response:
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            event = json.loads(line[5:])
-            if event["type"] == "message_start":
-                usage = event["message"]["usage"]
-                measured.cached_tokens = usage["cache_read_input_tokens"]
-            elif event["type"] == "content_block_delta":
-                measured.token_times.append(time.perf_counter() - started)
-            elif event["type"] == "message_delta":
-                usage = event["usage"]
-                measured.output_tokens = usage["output_tokens"]
-                measured.prompt_tokens = (usage["input_tokens"] + usage["cache_read_input_tokens"]
-                                          + usage["cache_creation_input_tokens"])
-            elif event["type"] == "error":
-                measured.error = event["error"]["message"]
+    reused_before = await reused_prompt_tokens(client)
+    async for elapsed, event in streamed(client, "/v1/messages", body):
+        if event["type"] == "content_block_delta":
+            measured.token_times.append(elapsed)
+        elif event["type"] == "message_delta":
+            usage = event["usage"]
+            measured.output_tokens = usage["output_tokens"]
+            measured.prompt_tokens = (usage["input_tokens"] + usage["cache_read_input_tokens"]
+                                      + usage["cache_creation_input_tokens"])
+        elif event["type"] == "error":
+            measured.error = event["error"]["message"]
+    # Reuse, not prompt caching's billing (which counts only up to cache_control marks).
+    measured.reused_tokens = await reused_prompt_tokens(client) - reused_before
+
+
+async def reused_prompt_tokens(client: httpx.AsyncClient) -> int:
+    health = (await client.get("/health")).json()
+    return sum(model["cached_prompt_tokens_total"] for model in health["models"])
 
 
 async def ask_llama_server(client: httpx.AsyncClient, step: Step, tokens: list[int],
                            measured: Measured) -> None:
     body = {"prompt": tokens, "n_predict": step.max_tokens, "temperature": 0, "stream": True,
             "cache_prompt": True}
-    started = time.perf_counter()
-    async with client.stream("POST", "/completion", json=body) as response:
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            event = json.loads(line[5:])
-            if event.get("content"):
-                measured.token_times.append(time.perf_counter() - started)
-            if "timings" in event and event.get("stop"):
-                timings = event["timings"]
-                measured.output_tokens = timings["predicted_n"]
-                measured.cached_tokens = timings.get("cache_n", 0)
-                measured.prompt_tokens = timings["prompt_n"] + measured.cached_tokens
+    async for elapsed, event in streamed(client, "/completion", body):
+        if event.get("content"):
+            measured.token_times.append(elapsed)
+        if "timings" in event and event.get("stop"):
+            timings = event["timings"]
+            measured.output_tokens = timings["predicted_n"]
+            measured.reused_tokens = timings.get("cache_n", 0)
+            measured.prompt_tokens = timings["prompt_n"] + measured.reused_tokens
 
 
 async def run_server(name: str, round_number: int, args: argparse.Namespace,
@@ -155,7 +161,12 @@ async def run_server(name: str, round_number: int, args: argparse.Namespace,
     headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01",
                "Authorization": f"Bearer {KEY}"}
     results: list[Measured] = []
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=1800) as client:
+    # A new connection per request: llama-server may close one right after a streamed
+    # answer, and a request sent on it then fails before reaching the server.
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=1800, limits=no_reuse
+    ) as client:
         await warm_up(client, args.warmup)
         for step, ids in zip(steps, tokens):
             measured = Measured(name, round_number, step.name)
@@ -165,7 +176,7 @@ async def run_server(name: str, round_number: int, args: argparse.Namespace,
                 await ask_llama_server(client, step, ids, measured)
             measured.finish()
             print(f"  {name:12} {step.name:32} prompt {measured.prompt_tokens:6}"
-                  f" (cached {measured.cached_tokens:6})  TTFT {measured.ttft_s or 0:7.2f}s"
+                  f" (reused {measured.reused_tokens:6})  TTFT {measured.ttft_s or 0:7.2f}s"
                   f"  {measured.output_tokens:4} tokens"
                   f"  {measured.decode_tok_s or 0:6.1f} tok/s {measured.error or ''}", flush=True)
             results.append(measured)
@@ -178,11 +189,14 @@ def table(results: list[Measured], steps: list[Step]) -> str:
                   if r.server == server and r.step == step and getattr(r, attribute) is not None]
         return statistics.median(values) if values else None
 
-    lines = ["| request | prompt tokens | antiphon TTFT | llama-server TTFT | ratio "
-             "| antiphon decode | llama-server decode | ratio |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| request | prompt tokens | reused (antiphon / llama-server) | antiphon TTFT "
+             "| llama-server TTFT | ratio | antiphon decode | llama-server decode | ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for step in steps:
         prompt = median("antiphon", step.name, "prompt_tokens")
-        cells = [step.name, f"{prompt:,.0f}" if prompt else "?"]
+        reused = [median(server, step.name, "reused_tokens") for server in ("antiphon", "llama-server")]
+        cells = [step.name, f"{prompt:,.0f}" if prompt else "?",
+                 " / ".join(f"{value:,.0f}" if value is not None else "-" for value in reused)]
         for attribute, unit in (("ttft_s", "s"), ("decode_tok_s", " tok/s")):
             ours, theirs = median("antiphon", step.name, attribute), median("llama-server", step.name, attribute)
             cells += [f"{ours:.2f}{unit}" if ours else "-", f"{theirs:.2f}{unit}" if theirs else "-",
@@ -207,21 +221,21 @@ def main() -> None:
     tokens = [renderer.tokens(step.body) for step in steps]
     servers = args.servers.split()
     results: list[Measured] = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for round_number in range(1, args.rounds + 1):
-            order = servers if round_number % 2 else list(reversed(servers))
-            for name in order:
-                print(f"round {round_number}: {name}", flush=True)
-                process = start(name, args, renderer.gguf, Path(scratch))
-                try:
-                    results += asyncio.run(run_server(name, round_number, args, steps, tokens))
-                finally:
-                    process.terminate()
-                    process.wait(timeout=30)
-    out = ROOT / "bench" / "results" / f"claude-code-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps([asdict(r) for r in results], indent=1))
-    print(f"\n{table(results, steps)}\n\nresults: {out}")
+    run = ROOT / "bench" / "results" / f"claude-code-{time.strftime('%Y%m%d-%H%M%S')}"
+    for round_number in range(1, args.rounds + 1):
+        order = servers if round_number % 2 else list(reversed(servers))
+        for name in order:
+            print(f"round {round_number}: {name}", flush=True)
+            scratch = run / f"round-{round_number}"  # the server's log and data
+            scratch.mkdir(parents=True, exist_ok=True)
+            process = start(name, args, renderer.gguf, scratch)
+            try:
+                results += asyncio.run(run_server(name, round_number, args, steps, tokens))
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    (run / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    print(f"\n{table(results, steps)}\n\nresults and server logs: {run}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from antiphon.cli_batches import batches_app
 from antiphon.cli_files import files_app
 from antiphon.cli_platform import keys_app, usage, workspaces_app
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
+from antiphon.engine.base import ModelCard
 from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
 from antiphon.engine.llamacpp_kv import bytes_per_cell, kv_cells
 from antiphon.engine.llamacpp_model import LlamaModel
@@ -78,16 +79,7 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
-    output = output_limit(
-        window, source.max_output_tokens or settings.max_output_tokens,
-        source.recommended_max_output_tokens,
-    )
-    sampling = resolve_sampling(
-        ("set by --model", source.sampling),
-        ("from the GGUF file", from_gguf(model.metadata)),
-        ("from its model card", source.recommended_sampling),
-    )
-    card = model.card(window, output, sampling)
+    card = _card(model, source, settings, window)
     limits = EngineLimits(
         context_window=card.context_window, parallel=settings.parallel,
         max_queue=settings.max_queue, batch_tokens=settings.batch_tokens,
@@ -97,11 +89,28 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
     engine = LlamaCppEngine(model, card, limits)
     console.print(
         f"loaded [bold]{card.id}[/] ({card.display_name}) from {source.path} in {seconds:.2f}s: "
-        f"{window.describe()}, answers up to {output} tokens, {limits.parallel} parallel "
-        f"sequences, {cells} KV cells ({cells * bytes_per_cell(model) / 2**20:.0f} MiB), "
-        f"{limits.threads} threads; unless a request says otherwise, {sampling.describe()}"
+        f"{window.describe()}, answers up to {card.max_output_tokens} tokens, "
+        f"{limits.parallel} parallel sequences, {cells} KV cells "
+        f"({cells * bytes_per_cell(model) / 2**20:.0f} MiB), {limits.threads} threads; "
+        f"unless a request says otherwise, {card.sampling.describe()}"
     )
     return ServedModel(card, engine, ChatTemplate(card.chat_template, card.bos_text, card.eos_text))
+
+
+def _card(
+    model: LlamaModel, source: ModelSource, settings: Settings, window: ContextWindow
+) -> ModelCard:
+    """What the model is served as: its window, output limit and sampling defaults."""
+    output = output_limit(
+        window, source.max_output_tokens or settings.max_output_tokens,
+        source.recommended_max_output_tokens,
+    )
+    sampling = resolve_sampling(
+        ("set by --model", source.sampling),
+        ("from the GGUF file", from_gguf(model.metadata)),
+        ("from its model card", source.recommended_sampling),
+    )
+    return model.card(window, output, sampling)
 
 
 def _window_and_budget(
@@ -193,7 +202,8 @@ def serve(
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
         "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
-        "kv_cache": kv_cache, "repetition_stop": repetition_stop, "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
+        "kv_cache": kv_cache, "repetition_stop": repetition_stop,
+        "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
         "admin_key": admin_key, "database_url": database_url, "redis_url": redis_url,
         "organization_name": organization_name,
         "rate_limit_requests_per_minute": rate_limit_requests_per_minute,

@@ -16,13 +16,12 @@ Skipped, with the reason, when npm cannot provide the pinned release (offline, n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server, start_server, stop_server
-from tests.e2e.claude_code import Transcript, claude_env, ensure_claude_code, run_print_mode
+from tests.conftest import Server
+from tests.e2e.claude_code import Transcript, claude_env, run_print_mode
 
 MODEL = "smollm2-135m-instruct"
 SECRET = "The pelican's name is Bartholomew."
@@ -36,25 +35,6 @@ MAX_TURNS = 2
 # max_tokens makes Claude Code ask for a continuation, up to three times, then fail).
 MAX_OUTPUT_TOKENS = 1024
 RUN_TIMEOUT = 170.0
-
-
-@pytest.fixture(scope="module")
-def claude_executable() -> Path:
-    found = ensure_claude_code()
-    if isinstance(found, str):
-        pytest.skip(found)
-    return found
-
-
-@pytest.fixture(scope="module")
-def claude_server(
-    claude_executable: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """The embedded model with its default settings."""
-    tmp = tmp_path_factory.mktemp("claude-code-tools")
-    process, server = start_server(tmp, "claude-code-tools", [], MODEL)
-    yield server
-    stop_server(process)
 
 
 @pytest.fixture(scope="module")

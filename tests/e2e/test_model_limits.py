@@ -67,6 +67,12 @@ def test_models_report_the_window_and_output_limit_the_engine_uses(limits_server
     assert (exact.max_input_tokens, exact.max_tokens) == (WINDOW - 1, WINDOW - 1)
     shortened = client.models.retrieve("small-out")
     assert (shortened.max_input_tokens, shortened.max_tokens) == (16383, 24)
+    card = limits_server.engine_stats("small-out")  # /health: the model card beside the counters
+    assert (card["context_window"], card["trained_context"], card["rope_scaling"]) == (
+        16384, 8192, "yarn x2"
+    )
+    assert card["max_output_tokens"] == 24
+    assert limits_server.engine_stats()["rope_scaling"] is None  # 1024: inside its training
     log = limits_server.log_path.read_text()
     assert "16384-token window (trained on 8192, extended ×2 with YaRN)" in log
     assert "temperature 0, top_p 0.9 (set by --model, from its model card)" in log

@@ -141,14 +141,15 @@ def _allowed_new_tokens(
     return limit
 
 
-def _thinking_within(
+def thinking_within(
     thinking: ThinkingControl | None, requested: int, allowed: int
 ) -> ThinkingControl | None:
     """A thinking budget made for a `max_tokens` that was clamped would leave no room for the
     answer (Claude Code asks for 31,999 of 32,000): it keeps to half of what is allowed."""
     if thinking is None or thinking.budget_tokens is None or allowed >= requested:
         return thinking
-    return replace(thinking, budget_tokens=min(thinking.budget_tokens, max(1, allowed // 2)))
+    budget = min(thinking.budget_tokens, max(1, allowed // 2))
+    return thinking if budget == thinking.budget_tokens else replace(thinking, budget_tokens=budget)
 
 
 async def start_generation(
@@ -177,7 +178,7 @@ async def start_generation(
         sampling=sampling,
         stop_sequences=options.stop_sequences,
         grammar=options.grammar,
-        thinking=_thinking_within(options.thinking, options.max_tokens, max_new_tokens),
+        thinking=thinking_within(options.thinking, options.max_tokens, max_new_tokens),
         priority=options.priority,
         cache_breakpoints=breakpoints,
     )

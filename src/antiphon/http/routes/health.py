@@ -15,7 +15,15 @@ async def health(request: Request) -> Response:
         stats = asdict(model.engine.stats())
         for histogram in ("time_to_first_token", "inter_token_latency"):  # those are /metrics'
             stats.pop(histogram)
-        models.append({"id": model.card.id, **stats})
+        card = model.card
+        models.append({
+            "id": card.id,
+            "context_window": card.context_window,
+            "trained_context": card.trained_context,
+            "rope_scaling": f"yarn x{card.yarn_factor:g}" if card.yarn_factor > 1 else None,
+            "max_output_tokens": card.max_output_tokens,
+            **stats,
+        })
     return JSONResponse({"status": "ok", "models": models})
 
 
