@@ -25,8 +25,9 @@ WORDS = "river stone lantern orchard copper meadow harbor violet thunder ember g
 
 @pytest.fixture(scope="module")
 def cache_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # A short ping interval: message_start waits at most half of it for the cache usage.
     args = ["--parallel", "2", "--ctx", "2048", "--kv-cache", str(KV_CELLS),
-            "--cache-ttl-5m", str(SHORT_TTL), "--max-queue", "8"]
+            "--cache-ttl-5m", str(SHORT_TTL), "--max-queue", "8", "--ping-interval", "1"]
     process, server = start_server(
         tmp_path_factory.mktemp("cache"), "cache", args, "smollm2-135m-instruct"
     )
@@ -76,6 +77,26 @@ def test_a_repeated_request_reads_exactly_the_prefix_it_wrote(cache_server: Serv
     assert second.usage.cache_creation_input_tokens == 0
     assert second.usage.input_tokens == first.usage.input_tokens
     assert second.usage.service_tier == "standard"
+
+
+def test_message_start_reports_the_read_while_the_rest_of_the_prompt_prefills(
+    cache_server: Server,
+) -> None:
+    """Claude Code reads a turn's cache usage from message_start: it is known when the
+    sequence starts, not after the first prompt chunk (seconds, for a long new message)."""
+    client = _client(cache_server)
+    system = _marked(_system(30))
+    written = _ask(client, system).usage.cache_creation_input_tokens
+    long_question = _system(31, 160) + " Name a color."
+    with client.messages.stream(
+        model="smollm2-135m-instruct", max_tokens=4, system=system,
+        messages=[{"role": "user", "content": long_question}], extra_body={"temperature": 0},
+    ) as stream:
+        start = next(event for event in stream if event.type == "message_start")
+        final = stream.get_final_message()
+    assert final.usage.input_tokens > 1024  # two prompt chunks at least, after the cached part
+    assert start.message.usage.cache_read_input_tokens == written > 200
+    assert final.usage.cache_read_input_tokens == written
 
 
 def test_breakpoints_split_creation_by_ttl_and_a_longer_prefix_builds_on_a_shorter(

@@ -191,11 +191,11 @@ class LlamaCppEngine:
         try:
             while self._apply_commands(block=not self._scheduler.has_work):
                 plan = self._scheduler.schedule()
-                outbox = self._admitted_events()
+                # Sent before the step: a prompt chunk can take seconds, and message_start
+                # waits for what the prompt found in the cache.
+                self._send(self._admitted_events())
                 if plan:
-                    self._step(plan, outbox)
-                else:
-                    self._send(outbox)
+                    self._step(plan)
                 cache = self._scheduler.cache
                 self._kv_gauges = _KvGauges(
                     self._scheduler.cells_used, cache.cells_used, cache.node_count,
@@ -249,7 +249,8 @@ class LlamaCppEngine:
         self._scheduler.admitted.clear()
         return outbox
 
-    def _step(self, plan: list[StepItem], outbox: Outbox) -> None:
+    def _step(self, plan: list[StepItem]) -> None:
+        outbox: Outbox = []
         sample_rows = self._batch.fill(plan)
         self._prompt_tokens += sum(
             len(item.tokens) for item in plan if item.start_position < len(item.sequence.prompt)
