@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from antiphon.engine.repetition import CHECK_EVERY, MIN_COPIES, due, repeating_block
+from antiphon.engine.repetition import CHECK_EVERY, MIN_COPIES, TokenKinds, due, repeating_block
 
 
 def test_a_block_repeated_over_the_window_is_found_with_its_length() -> None:
@@ -39,3 +39,35 @@ def test_it_looks_only_once_a_window_is_written_and_every_few_tokens() -> None:
     assert not due(255, 256) and due(256, 256) and not due(257, 256)
     assert due(256 + CHECK_EVERY, 256)
     assert not due(512, 0) and repeating_block([1] * 300, 0) is None  # 0 turns it off
+
+
+# A toy vocabulary: 0-9 are the digits, 20-29 words, 30 "\n", 31 "-", 32 " |", 33 ".".
+PIECES = {**{d: str(d).encode() for d in range(10)}, **{20 + i: f" w{i}".encode() for i in range(10)},
+          30: b"\n", 31: b"-", 32: b" |", 33: b"."}
+KINDS = TokenKinds.of_vocabulary(34, lambda token: PIECES.get(token, b""))
+
+
+def digits(number: int) -> list[int]:
+    return [int(d) for d in str(number)]
+
+
+def test_the_vocabulary_pass_finds_numerals_and_tokens_without_letters() -> None:
+    assert KINDS.numerals == frozenset(range(10))
+    assert {30, 31, 32, 33} <= KINDS.letterless and not KINDS.letterless & set(range(20, 30))
+
+
+def test_a_sentence_looping_with_only_its_numbers_changing_is_a_loop() -> None:
+    # "The previous day's date is 2026-11-<day>.\n" counting down: never verbatim.
+    tokens = [24, 25]
+    for day in range(99, 20, -1):
+        tokens += [20, 21, 22, 23, *digits(2026), 31, 1, 1, 31, *digits(day), 33, 30]
+    assert repeating_block(tokens, 256) is None
+    assert repeating_block(tokens, 256, KINDS) == 16
+
+
+def test_numbers_in_a_fixed_frame_are_not_a_loop() -> None:
+    count = [token for n in range(100, 400) for token in (*digits(n), 30)]  # 100\n101\n…
+    rows = [token for n in range(100, 300) for token in (32, *digits(n), 32, *digits(n * 7), 30)]
+    labelled = [token for n in range(100, 300) for token in (20, 21, *digits(n), 30)]  # 2 words
+    for tokens in (count, rows, labelled):
+        assert repeating_block(tokens, 256, KINDS) is None

@@ -145,16 +145,18 @@ class LlamaModel:
 
         Cached: the vocabulary is fixed, and this runs once per generated token."""
         cached = self._pieces.get(token)
-        if cached is not None:
-            return cached
+        if cached is None:
+            cached = self._pieces[token] = self.render_piece(token)
+        return cached
+
+    def render_piece(self, token: int) -> bytes:
+        """`piece`, uncached: for a pass over the whole vocabulary."""
         buffer = ctypes.create_string_buffer(64)
         length = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, 64, 0, False)
         if length < 0:
             buffer = ctypes.create_string_buffer(-length)
             length = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -length, 0, False)
-        value = buffer.raw[:length]
-        self._pieces[token] = value
-        return value
+        return buffer.raw[:length]
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
