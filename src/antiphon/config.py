@@ -124,8 +124,9 @@ class Settings(BaseModel):
     )
     repetition_stop: int = Field(
         256, ge=0, description="An answer whose last N tokens repeat one block of at most N/4 "
-        "tokens, verbatim or with only its numbers changing (a degenerate loop), ends there with end_turn instead of running to "
-        "its output limit; not inside thinking or a tool call. 0: never.",
+        "tokens, verbatim or with only its numbers changing (a degenerate loop), ends there "
+        "with end_turn instead of running to its output limit; not inside thinking or a tool "
+        "call. 0: never.",
     )
     kv_cache: str | None = Field(
         None,
