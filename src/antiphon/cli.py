@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
+import llama_cpp
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -21,7 +22,7 @@ from antiphon.cli_platform import keys_app, usage, workspaces_app
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
 from antiphon.engine.base import ModelCard
 from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
-from antiphon.engine.llamacpp_kv import bytes_per_cell, kv_cells
+from antiphon.engine.llamacpp_kv import byte_size, bytes_per_cell, kv_cells
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_limits import (
     ContextWindow,
@@ -30,6 +31,7 @@ from antiphon.engine.model_limits import (
     plan_context_window,
 )
 from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
+from antiphon.engine.prefix_store import PrefixStore, model_key
 from antiphon.engine.sampling_defaults import from_gguf, resolve_sampling
 from antiphon.errors import AntiphonError
 from antiphon.services.bootstrap import Bootstrapped, bootstrap
@@ -76,17 +78,18 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
         )
     try:
         window, cells = _window_and_budget(model, source, settings)
+        card = _card(model, source, settings, window)
+        store = _prefix_store(source, settings, card)
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
-    card = _card(model, source, settings, window)
     limits = EngineLimits(
         context_window=card.context_window, parallel=settings.parallel,
         max_queue=settings.max_queue, batch_tokens=settings.batch_tokens,
         threads=settings.effective_threads, kv_cells=cells,
         repetition_window=settings.repetition_stop,
     )
-    engine = LlamaCppEngine(model, card, limits)
+    engine = LlamaCppEngine(model, card, limits, store)
     console.print(
         f"loaded [bold]{card.id}[/] ({card.display_name}) from {source.path} in {seconds:.2f}s: "
         f"{window.describe()}, answers up to {card.max_output_tokens} tokens, "
@@ -111,6 +114,21 @@ def _card(
         ("from its model card", source.recommended_sampling),
     )
     return model.card(window, output, sampling)
+
+
+def _prefix_store(source: ModelSource, settings: Settings, card: ModelCard) -> PrefixStore | None:
+    """The disk tier of this model's prefix cache, in a folder of its own under DATA_DIR (a
+    changed model file or RoPE setting gets another folder: never another model's state)."""
+    setting = settings.prefix_cache_disk.strip()
+    if setting == "0":
+        return None
+    size = byte_size(setting)
+    if size is None:
+        raise ValueError(f"prefix_cache_disk: {setting!r} is not a size such as 4GiB (0: off)")
+    key = model_key(source.path, {
+        "id": card.id, "yarn_factor": card.yarn_factor, "llama_cpp": llama_cpp.__version__,
+    })
+    return PrefixStore(settings.data_dir / "prefix-cache" / key[:16], size, key)
 
 
 def _window_and_budget(
@@ -179,6 +197,7 @@ def serve(
     batch_concurrency: Annotated[Optional[int], typer.Option(help=HELP["batch_concurrency"])] = None,
     batch_lease_seconds: Annotated[Optional[float], typer.Option(help=HELP["batch_lease_seconds"])] = None,
     kv_cache: Annotated[Optional[str], typer.Option(help=HELP["kv_cache"])] = None,
+    prefix_cache_disk: Annotated[Optional[str], typer.Option(help=HELP["prefix_cache_disk"])] = None,
     repetition_stop: Annotated[Optional[int], typer.Option(help=HELP["repetition_stop"])] = None,
     cache_ttl_5m: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_5m"])] = None,
     cache_ttl_1h: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_1h"])] = None,
@@ -202,7 +221,8 @@ def serve(
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
         "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
-        "kv_cache": kv_cache, "repetition_stop": repetition_stop,
+        "kv_cache": kv_cache, "prefix_cache_disk": prefix_cache_disk,
+        "repetition_stop": repetition_stop,
         "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
         "admin_key": admin_key, "database_url": database_url, "redis_url": redis_url,
         "organization_name": organization_name,

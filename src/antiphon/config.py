@@ -128,6 +128,12 @@ class Settings(BaseModel):
         "with end_turn instead of running to its output limit; not inside thinking or a tool "
         "call. 0: never.",
     )
+    prefix_cache_disk: str = Field(
+        "4GiB",
+        description="Disk kept in DATA_DIR/prefix-cache for the KV state of prompt-caching "
+        "prefixes of 1024+ tokens, so that a restarted server restores them instead of "
+        "prefilling them again (a size such as 4GiB; 0: off).",
+    )
     kv_cache: str | None = Field(
         None,
         description="KV cache budget shared by running sequences and the prefix cache: a "

@@ -75,6 +75,8 @@ def test_bad_model_specs_and_settings_fail_before_loading(tmp_path: Path) -> Non
     no_redis = run_cli("serve", "--redis-url", "redis://127.0.0.1:1/0", env=data)
     assert no_redis.returncode == 2 and "Redis for rate limits is not reachable" in no_redis.stderr
     assert "loaded smollm2" not in no_redis.stderr  # refused before the model was loaded
+    no_size = run_cli("serve", "--prefix-cache-disk", "lots", env=data)
+    assert no_size.returncode == 2 and "prefix_cache_disk: 'lots' is not a size" in no_size.stderr
 
 
 def test_version_and_help_list_every_setting() -> None:
@@ -84,7 +86,7 @@ def test_version_and_help_list_every_setting() -> None:
     for flag in ("--host", "--port", "--model", "--alias", "--api-key", "--ctx", "--parallel",
                  "--max-queue", "--batch-tokens", "--threads", "--strict", "--ping-interval",
                  "--log-level", "--config", "--admin-key", "--database-url", "--redis-url",
-                 "--rate-limit-requests-per-minute"):
+                 "--rate-limit-requests-per-minute", "--prefix-cache-disk"):
         assert flag in help_text, flag
     assert "ANTIPHON_PARALLEL" in help_text and "default: 4" in help_text
 

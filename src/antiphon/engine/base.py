@@ -218,6 +218,13 @@ class EngineStats:
     prefix_cache_evicted_cells_total: int
     time_to_first_token: HistogramSnapshot  # from queueing to the first generated token
     inter_token_latency: HistogramSnapshot  # between a sequence's consecutive tokens
+    # The prefix cache's disk tier (engine/prefix_store.py), where there is one.
+    prefix_disk_entries: int = 0
+    prefix_disk_bytes: int = 0
+    prefix_disk_hits_total: int = 0  # entries read back whole
+    prefix_disk_writes_total: int = 0
+    prefix_disk_rejected_total: int = 0  # damaged, truncated or foreign entries dropped
+    prefix_disk_restored_tokens_total: int = 0  # prompt tokens restored instead of prefilled
 
 
 class Engine(Protocol):

@@ -34,6 +34,7 @@ from antiphon.engine.base import (
 from antiphon.engine.decode_batch import DecodeBatch
 from antiphon.engine.grammar_sampling import GrammarDeadEnd
 from antiphon.engine.latency import LatencyHistogram
+from antiphon.engine.llamacpp_disk_tier import DiskTier
 from antiphon.engine.llamacpp_kv import (
     LLAMA_MAX_SEQ,
     LlamaKvCells,
@@ -43,6 +44,7 @@ from antiphon.engine.llamacpp_kv import (
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.llamacpp_sequence import SequenceRun, Submission, VocabularyFacts
 from antiphon.engine.prefix_cache import PrefixCache
+from antiphon.engine.prefix_store import PrefixStore
 from antiphon.engine.scheduler import Scheduler, StepItem
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import AntiphonError, InternalError, Overloaded
@@ -84,15 +86,22 @@ Outbox = list[tuple[Submission, GenerationEvent]]
 
 
 class LlamaCppEngine:
-    def __init__(self, model: LlamaModel, card: ModelCard, limits: EngineLimits) -> None:
+    def __init__(
+        self, model: LlamaModel, card: ModelCard, limits: EngineLimits,
+        store: PrefixStore | None = None,
+    ) -> None:
         self.card = card
         self.model = model
         self.limits = limits
-        holders = LLAMA_MAX_SEQ - limits.parallel if prefix_cache_supported(model) else 0
+        cacheable = prefix_cache_supported(model)
+        store = store if cacheable else None
+        # Ids: the running slots, the prefix cache's holders, and a scratch id for the disk tier.
+        holders = LLAMA_MAX_SEQ - limits.parallel - (store is not None) if cacheable else 0
         self._context = create_context(
-            model, limits.kv_cells, limits.parallel + holders, limits.batch_tokens, limits.threads,
-            card.yarn_factor,
+            model, limits.kv_cells, LLAMA_MAX_SEQ if cacheable else limits.parallel,
+            limits.batch_tokens, limits.threads, card.yarn_factor,
         )
+        self._disk = DiskTier(self._context, store, LLAMA_MAX_SEQ - 1) if store else None
         cells = LlamaKvCells(llama_cpp.llama_get_memory(self._context))
         self._batch = DecodeBatch(limits.batch_tokens)
         cache = PrefixCache(range(limits.parallel, limits.parallel + holders), cells)
@@ -122,6 +131,7 @@ class LlamaCppEngine:
         self._steps = 0
         self._decode_seconds = 0.0
         self._cached_prompt_tokens = 0
+        self._disk_restored_tokens = 0
         # Cells used, prefix-cache cells, nodes and evicted cells, published by the engine thread.
         self._kv_gauges = _KvGauges(0, 0, 0, 0)
         self._time_to_first_token = LatencyHistogram()
@@ -174,7 +184,21 @@ class LlamaCppEngine:
             prefix_cache_evicted_cells_total=self._kv_gauges.evicted_cells,
             time_to_first_token=self._time_to_first_token.snapshot(),
             inter_token_latency=self._inter_token_latency.snapshot(),
+            **self._disk_stats(),
         )
+
+    def _disk_stats(self) -> dict[str, int]:
+        if self._disk is None:
+            return {}
+        store = self._disk.store
+        return {
+            "prefix_disk_entries": store.entries,
+            "prefix_disk_bytes": store.bytes_used,
+            "prefix_disk_hits_total": store.hits,
+            "prefix_disk_writes_total": store.writes,
+            "prefix_disk_rejected_total": store.rejected,
+            "prefix_disk_restored_tokens_total": self._disk_restored_tokens,
+        }
 
     def close(self) -> None:
         self._commands.put(_Stop())
@@ -182,6 +206,8 @@ class LlamaCppEngine:
         if self._thread.is_alive():  # still inside llama_decode: freeing now would crash it
             log.warning("engine thread for %s did not stop; leaving its memory", self.card.id)
             return
+        if self._disk is not None:
+            self._disk.store.close()  # entries queued for writing are written first
         self._batch.free()
         llama_cpp.llama_free(self._context)
         self.model.free()
@@ -234,6 +260,8 @@ class LlamaCppEngine:
             self._send([(submission, Finished("end_turn", 0, None, error))])
             return
         self._active[run.request_id] = run
+        if self._disk is not None:
+            self._disk_restored_tokens += self._disk.restore(run.sequence.prompt, self._scheduler)
         self._scheduler.add(run.sequence)
 
     def _abort(self, request_id: str) -> None:
@@ -272,6 +300,10 @@ class LlamaCppEngine:
             self._send(outbox)
             return
         self._scheduler.commit(plan)
+        for sequence in self._scheduler.prefilled:  # before a prewarmed one lets its slot go
+            if self._disk is not None:
+                self._disk.persist(sequence)
+        self._scheduler.prefilled.clear()
         for sequence in self._scheduler.prewarmed:  # max_tokens 0: the prompt is cached
             self._finish(self._active[sequence.request_id], "max_tokens", outbox)
         self._scheduler.prewarmed.clear()

@@ -91,14 +91,19 @@ def kv_cells(setting: str | None, model: LlamaModel, context_window: int, parall
     if text.isdigit():
         cells = int(text)
     else:
-        size = _SIZE.match(text)
-        if size is None:
+        total = byte_size(text)
+        if total is None:
             raise ValueError(f"kv_cache: {setting!r} is neither a cell count nor a size")
-        total = float(size.group(1)) * _UNITS[size.group(2).lower()]
         cells = int(total // bytes_per_cell(model))
     if cells < MIN_KV_CELLS:
         raise ValueError(f"kv_cache: {setting} holds {cells} tokens; at least {MIN_KV_CELLS}")
     return cells
+
+
+def byte_size(text: str) -> int | None:
+    """Bytes in a size such as "2GiB" or "500MB"; None if it is not one."""
+    size = _SIZE.match(text)
+    return None if size is None else int(float(size.group(1)) * _UNITS[size.group(2).lower()])
 
 
 def prefix_cache_supported(model: LlamaModel) -> bool:

@@ -132,6 +132,7 @@ class Scheduler:
         self.running: list[Sequence] = []
         self.admitted: list[Sequence] = []  # since the engine last drained it
         self.prewarmed: list[Sequence] = []  # max_new_tokens 0, prompt now cached: to finish
+        self.prefilled: list[Sequence] = []  # with breakpoints, prompt now cached: to persist
 
     @property
     def has_work(self) -> bool:
@@ -211,6 +212,23 @@ class Scheduler:
                     return True
         return False
 
+    def make_room(self, cells: int) -> bool:
+        """Whether `cells` are free beyond every running reservation, evicting cached
+        prefixes to make them."""
+        return self._make_room(cells, Match((), 0))
+
+    def adopt(self, tokens: tuple[int, ...], source: int, pin_seconds_left: float,
+              pin_seconds: float) -> None:
+        """Keep the cells sequence id `source` holds for `tokens` (positions 0 …, restored
+        from the disk tier) in the prefix cache, pinned for what is left of their TTL; then
+        `source` lets them go."""
+        now = self._clock()
+        self.cache.evict(0, 3, self._protected(), now)  # a split, a new node, a pin's split
+        self.cache.insert(tokens, source, now)
+        if pin_seconds_left > 0:
+            self.cache.pin(tokens, len(tokens), now + pin_seconds_left, pin_seconds)
+        self._cells.drop(source, -1, -1)
+
     def _make_room(self, cells: int, match: Match) -> bool:
         """Evict cached prefixes until `cells` are free beyond every running reservation."""
         def free() -> int:
@@ -264,6 +282,8 @@ class Scheduler:
                     sequence.prompt, breakpoint.tokens, now + breakpoint.seconds,
                     breakpoint.seconds,
                 )
+        if sequence.breakpoints:
+            self.prefilled.append(sequence)
         if sequence.max_new_tokens == 0:
             self.prewarmed.append(sequence)
 

@@ -48,8 +48,20 @@ GAUGES = {
     "kv_cells_used": ("antiphon_kv_cells_used", "KV cells held by the prefix cache or running sequences."),
     "prefix_cache_cells": ("antiphon_prefix_cache_cells", "KV cells the prefix cache holds."),
     "prefix_cache_nodes": ("antiphon_prefix_cache_nodes", "Nodes of the prefix cache's tree."),
+    "prefix_disk_entries": ("antiphon_prefix_disk_entries", "Prefixes kept on disk."),
+    "prefix_disk_bytes": ("antiphon_prefix_disk_bytes", "Bytes of prefixes kept on disk."),
 }
 COUNTERS = {
+    "prefix_disk_hits_total": (
+        "antiphon_prefix_disk_hits", "Prefixes read back from disk whole."
+    ),
+    "prefix_disk_writes_total": ("antiphon_prefix_disk_writes", "Prefixes written to disk."),
+    "prefix_disk_rejected_total": (
+        "antiphon_prefix_disk_rejected", "Disk entries dropped as damaged, truncated or foreign."
+    ),
+    "prefix_disk_restored_tokens_total": (
+        "antiphon_prefix_disk_restored_tokens", "Prompt tokens restored from disk, not prefilled."
+    ),
     "prompt_tokens_total": ("antiphon_prompt_tokens", "Prompt tokens prefilled."),
     "cached_prompt_tokens_total": (
         "antiphon_cached_prompt_tokens", "Prompt tokens reused from the prefix cache."
@@ -58,7 +70,7 @@ COUNTERS = {
     "completed_total": ("antiphon_requests_completed", "Generations finished."),
     "aborted_total": ("antiphon_requests_aborted", "Generations aborted (client gone)."),
     "repetition_stops_total": (
-        "antiphon_repetition_stops", "Answers ended because they repeated one block verbatim."
+        "antiphon_repetition_stops", "Answers ended because they fell into a loop."
     ),
     "steps_total": ("antiphon_decode_steps", "Decode steps run."),
     "decode_seconds_total": ("antiphon_decode_seconds", "Time spent inside decode calls."),

@@ -1,0 +1,220 @@
+"""The prefix cache's disk tier: KV state of long cached prefixes, kept across restarts.
+
+A prompt prefix whose prefill took a minute (Claude Code's system prompt and tools) is
+saved once, as llama.cpp's own per-sequence state, and a later process restores it with a
+copy instead of a prefill. An entry is one file:
+
+    MAGIC · header length (4 bytes, little-endian) · header (JSON) · token ids (int32) · state
+
+The header names the model key (the model file and every setting that shapes its K and V),
+the number of tokens, the state's size and its SHA-256. A file is written to a temporary
+name, synced and renamed, so a crash leaves either the whole entry or none; a file that is
+torn, truncated, damaged or made for another model is deleted when read, and the prefix is
+prefilled again. The directory is bounded in bytes, least recently used entries first.
+
+Thread-safe: the engine thread looks up and reads; a writer thread of its own writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import struct
+import threading
+import time
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"antiphon-kv-1\n"
+SUFFIX = ".kv"
+_LENGTH = struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A verified entry: the state to restore and how long its prompt-caching pin lasts."""
+
+    tokens: tuple[int, ...]
+    state: bytes
+    pinned_until: float  # wall-clock time; in the past when its TTL has run out
+    pin_seconds: float
+
+
+def model_key(model_path: Path, shaping: dict[str, object]) -> str:
+    """Identifies the model file (size, time and the head of its contents) and the settings
+    that change what its KV cells hold (RoPE scaling, KV type, llama.cpp's version)."""
+    stat = model_path.stat()
+    with model_path.open("rb") as handle:
+        head = hashlib.sha256(handle.read(1 << 20)).hexdigest()
+    fields = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head": head, **shaping}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _token_bytes(tokens: tuple[int, ...]) -> bytes:
+    return array("i", tokens).tobytes()
+
+
+class PrefixStore:
+    def __init__(self, directory: Path, max_bytes: int, key: str) -> None:
+        self._directory = directory
+        self._max_bytes = max_bytes
+        self._key = key
+        self._lock = threading.Lock()
+        self._lengths: dict[str, int] = {}  # file name → tokens it holds
+        self._bytes = 0
+        self.hits = 0
+        self.writes = 0
+        self.rejected = 0  # damaged, truncated or foreign entries dropped
+        directory.mkdir(parents=True, exist_ok=True)
+        for path in directory.glob(f"*{SUFFIX}.tmp"):  # a write a crash interrupted
+            path.unlink(missing_ok=True)
+        for path in directory.glob(f"*{SUFFIX}"):
+            length = self._read_length(path)
+            if length is None:
+                self._drop(path)
+            elif length >= 0:  # not another model's
+                self._lengths[path.name] = length
+                self._bytes += path.stat().st_size
+        self._pending: queue.SimpleQueue[tuple[tuple[int, ...], bytes, float, float] | None]
+        self._pending = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="prefix-store", daemon=True)
+        self._writer.start()
+
+    @property
+    def entries(self) -> int:
+        return len(self._lengths)
+
+    @property
+    def bytes_used(self) -> int:
+        return self._bytes
+
+    def name(self, tokens: tuple[int, ...]) -> str:
+        digest = hashlib.sha256(self._key.encode() + _token_bytes(tokens)).hexdigest()
+        return digest[:40] + SUFFIX
+
+    def holds(self, tokens: tuple[int, ...]) -> bool:
+        with self._lock:
+            return self.name(tokens) in self._lengths
+
+    def longest(self, prompt: tuple[int, ...], longer_than: int) -> tuple[int, ...] | None:
+        """The longest stored prefix of `prompt` (leaving its last token) beyond `longer_than`."""
+        with self._lock:
+            lengths = sorted({n for n in self._lengths.values()}, reverse=True)
+            for length in lengths:
+                if longer_than < length < len(prompt) and self.name(prompt[:length]) in self._lengths:
+                    return prompt[:length]
+        return None
+
+    def read(self, tokens: tuple[int, ...]) -> Restored | None:
+        """The entry for exactly `tokens`, verified; None (and the file gone) if it is not
+        whole and ours."""
+        path = self._directory / self.name(tokens)
+        try:
+            data = path.read_bytes()
+            restored = self._parse(data, tokens)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+            log.warning("prefix store: dropping %s: %s", path.name, error)
+            self.rejected += 1
+            self._drop(path)
+            return None
+        os.utime(path)  # recently used
+        self.hits += 1
+        return restored
+
+    def save(self, tokens: tuple[int, ...], state: bytes, pinned_until: float,
+             pin_seconds: float) -> None:
+        """Queue an entry for the writer thread (the engine thread does not wait for disk)."""
+        self._pending.put((tokens, state, pinned_until, pin_seconds))
+
+    def close(self) -> None:
+        self._pending.put(None)
+        self._writer.join(timeout=30)
+
+    # ----- files ----------------------------------------------------------------------
+
+    def _parse(self, data: bytes, tokens: tuple[int, ...]) -> Restored:
+        if not data.startswith(MAGIC):
+            raise ValueError("not an entry of this format")
+        offset = len(MAGIC)
+        (header_size,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        header = json.loads(data[offset : offset + header_size])
+        offset += header_size
+        if header["model"] != self._key:
+            raise ValueError("made for another model or other settings")
+        count = int(header["tokens"])
+        stored = data[offset : offset + 4 * count]
+        offset += 4 * count
+        if stored != _token_bytes(tokens):
+            raise ValueError("holds other tokens")
+        state = data[offset:]
+        if len(state) != int(header["state_bytes"]):
+            raise ValueError(f"truncated: {len(state)} of {header['state_bytes']} state bytes")
+        if hashlib.sha256(state).hexdigest() != header["state_sha256"]:
+            raise ValueError("its state does not match its checksum")
+        return Restored(tokens, state, float(header["pinned_until"]), float(header["pin_seconds"]))
+
+    def _read_length(self, path: Path) -> int | None:
+        """The tokens an entry holds from its header; -1 for another model's; None if the
+        header is not whole."""
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(len(MAGIC) + _LENGTH.size)
+                if not head.startswith(MAGIC) or len(head) < len(MAGIC) + _LENGTH.size:
+                    return None
+                (header_size,) = _LENGTH.unpack_from(head, len(MAGIC))
+                header = json.loads(handle.read(header_size))
+            return int(header["tokens"]) if header["model"] == self._key else -1
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _write_loop(self) -> None:
+        while (item := self._pending.get()) is not None:
+            try:
+                self._write(*item)
+            except OSError as error:  # a full disk costs speed, never an answer
+                log.warning("prefix store: could not write an entry: %s", error)
+
+    def _write(self, tokens: tuple[int, ...], state: bytes, pinned_until: float,
+               pin_seconds: float) -> None:
+        name = self.name(tokens)
+        header = json.dumps({
+            "model": self._key, "tokens": len(tokens), "state_bytes": len(state),
+            "state_sha256": hashlib.sha256(state).hexdigest(), "pinned_until": pinned_until,
+            "pin_seconds": pin_seconds, "written_at": time.time(),
+        }).encode()
+        path = self._directory / name
+        temporary = path.with_name(name + ".tmp")
+        with temporary.open("wb") as handle:
+            for part in (MAGIC, _LENGTH.pack(len(header)), header, _token_bytes(tokens), state):
+                handle.write(part)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        with self._lock:
+            if name not in self._lengths:
+                self._bytes += path.stat().st_size
+            self._lengths[name] = len(tokens)
+            self.writes += 1
+        self._evict()
+
+    def _evict(self) -> None:
+        """Remove least recently used entries until the directory is within its bound."""
+        while self._bytes > self._max_bytes and self._lengths:
+            oldest = min(
+                (self._directory / name for name in list(self._lengths)),
+                key=lambda path: path.stat().st_mtime if path.exists() else 0.0,
+            )
+            self._drop(oldest)
+
+    def _drop(self, path: Path) -> None:
+        with self._lock:
+            if self._lengths.pop(path.name, None) is not None and path.exists():
+                self._bytes -= path.stat().st_size
+        path.unlink(missing_ok=True)
