@@ -20,7 +20,7 @@ from antiphon.errors import AntiphonError
 if TYPE_CHECKING:
     from antiphon.engine.stream import GenerationStream
 
-# "repetition": the answer's tail was one block repeated verbatim (engine/repetition.py).
+# "repetition": the answer had fallen into a loop (engine/repetition.py).
 FinishReason = Literal["end_turn", "max_tokens", "stop_sequence", "context_exhausted", "repetition"]
 
 

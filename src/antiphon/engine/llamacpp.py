@@ -15,7 +15,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import llama_cpp
 
@@ -32,8 +31,8 @@ from antiphon.engine.base import (
     TextChunk,
 )
 from antiphon.engine.decode_batch import DecodeBatch
+from antiphon.engine.engine_counters import EngineCounters, KvGauges
 from antiphon.engine.grammar_sampling import GrammarDeadEnd
-from antiphon.engine.latency import LatencyHistogram
 from antiphon.engine.llamacpp_disk_tier import DiskTier
 from antiphon.engine.llamacpp_kv import (
     LLAMA_MAX_SEQ,
@@ -70,15 +69,6 @@ class _Abort:
 
 class _Stop:
     pass
-
-
-class _KvGauges(NamedTuple):
-    """KV state the engine thread publishes after each step, for `stats()`."""
-
-    cells_used: int
-    cache_cells: int
-    cache_nodes: int
-    evicted_cells: int
 
 
 Command = Submission | _Abort | _Stop
@@ -123,19 +113,7 @@ class LlamaCppEngine:
         self._active: dict[str, SequenceRun] = {}
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._in_flight = 0  # event loop thread only
-        self._completed = 0
-        self._aborted = 0
-        self._repetition_stops = 0
-        self._prompt_tokens = 0
-        self._output_tokens = 0
-        self._steps = 0
-        self._decode_seconds = 0.0
-        self._cached_prompt_tokens = 0
-        self._disk_restored_tokens = 0
-        # Cells used, prefix-cache cells, nodes and evicted cells, published by the engine thread.
-        self._kv_gauges = _KvGauges(0, 0, 0, 0)
-        self._time_to_first_token = LatencyHistogram()
-        self._inter_token_latency = LatencyHistogram()
+        self._counts = EngineCounters()  # written by the engine thread
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
         self._thread.start()
 
@@ -165,40 +143,11 @@ class LlamaCppEngine:
             self._commands.put(_Abort(request_id))
 
     def stats(self) -> EngineStats:
-        return EngineStats(
-            running=len(self._scheduler.running),
-            waiting=len(self._scheduler.waiting),
-            in_flight=self._in_flight,
-            completed_total=self._completed,
-            aborted_total=self._aborted,
-            repetition_stops_total=self._repetition_stops,
-            prompt_tokens_total=self._prompt_tokens,
-            output_tokens_total=self._output_tokens,
-            steps_total=self._steps,
-            decode_seconds_total=self._decode_seconds,
-            cached_prompt_tokens_total=self._cached_prompt_tokens,
-            kv_cells_total=self.limits.kv_cells,
-            kv_cells_used=self._kv_gauges.cells_used,
-            prefix_cache_cells=self._kv_gauges.cache_cells,
-            prefix_cache_nodes=self._kv_gauges.cache_nodes,
-            prefix_cache_evicted_cells_total=self._kv_gauges.evicted_cells,
-            time_to_first_token=self._time_to_first_token.snapshot(),
-            inter_token_latency=self._inter_token_latency.snapshot(),
-            **self._disk_stats(),
+        scheduler = self._scheduler
+        return self._counts.stats(
+            len(scheduler.running), len(scheduler.waiting), self._in_flight,
+            self.limits.kv_cells, self._disk.store if self._disk else None,
         )
-
-    def _disk_stats(self) -> dict[str, int]:
-        if self._disk is None:
-            return {}
-        store = self._disk.store
-        return {
-            "prefix_disk_entries": store.entries,
-            "prefix_disk_bytes": store.bytes_used,
-            "prefix_disk_hits_total": store.hits,
-            "prefix_disk_writes_total": store.writes,
-            "prefix_disk_rejected_total": store.rejected,
-            "prefix_disk_restored_tokens_total": self._disk_restored_tokens,
-        }
 
     def close(self) -> None:
         self._commands.put(_Stop())
@@ -228,7 +177,7 @@ class LlamaCppEngine:
                 if plan:
                     self._step(plan)
                 cache = self._scheduler.cache
-                self._kv_gauges = _KvGauges(
+                self._counts.kv = KvGauges(
                     self._scheduler.cells_used, cache.cells_used, cache.node_count,
                     cache.evicted_cells,
                 )
@@ -261,7 +210,8 @@ class LlamaCppEngine:
             return
         self._active[run.request_id] = run
         if self._disk is not None:
-            self._disk_restored_tokens += self._disk.restore(run.sequence.prompt, self._scheduler)
+            restored = self._disk.restore(run.sequence.prompt, self._scheduler)
+            self._counts.disk_restored_tokens += restored
         self._scheduler.add(run.sequence)
 
     def _abort(self, request_id: str) -> None:
@@ -270,13 +220,13 @@ class LlamaCppEngine:
             return  # it had finished already
         self._scheduler.abort(request_id)  # what it computed stays in the prefix cache
         active.free()
-        self._aborted += 1
+        self._counts.aborted += 1
 
     def _admitted_events(self) -> Outbox:
         """Tell each newly started sequence what its prompt found in the cache."""
         outbox: Outbox = []
         for sequence in self._scheduler.admitted:
-            self._cached_prompt_tokens += sequence.reused
+            self._counts.cached_prompt_tokens += sequence.reused
             run = self._active[sequence.request_id]
             outbox.append((run.submission, Admitted(sequence.cache)))
         self._scheduler.admitted.clear()
@@ -285,13 +235,13 @@ class LlamaCppEngine:
     def _step(self, plan: list[StepItem]) -> None:
         outbox: Outbox = []
         sample_rows = self._batch.fill(plan)
-        self._prompt_tokens += sum(
+        self._counts.prompt_tokens += sum(
             len(item.tokens) for item in plan if item.start_position < len(item.sequence.prompt)
         )
         started = time.perf_counter()
         status = llama_cpp.llama_decode(self._context, self._batch.handle)
-        self._decode_seconds += time.perf_counter() - started
-        self._steps += 1
+        self._counts.decode_seconds += time.perf_counter() - started
+        self._counts.steps += 1
         if status != 0:
             error = InternalError(f"the model failed to decode (llama_decode returned {status})")
             for item in plan:  # their cells' contents are unknown now: not cached
@@ -322,13 +272,15 @@ class LlamaCppEngine:
         self._send(outbox)
 
     def _on_token(self, run: SequenceRun, token: int, outbox: Outbox) -> None:
-        self._observe_latency(run)
+        run.last_token_at = self._counts.observe_token(
+            run.submission.submitted_at, run.last_token_at
+        )
         sequence = run.sequence
         if self.model.is_end_of_generation(token):
             self._finish(run, "end_turn", outbox)
             return
         self._scheduler.append_token(sequence, token)
-        self._output_tokens += 1
+        self._counts.output_tokens += 1
         run.note_written(token)
         decoded = run.detokenizer.add(token)
         if decoded.text:
@@ -340,7 +292,7 @@ class LlamaCppEngine:
         elif len(sequence.prompt) + len(sequence.generated) >= self.card.context_window:
             self._finish(run, "context_exhausted", outbox)
         elif (block := self._loop_block(run)) is not None:
-            self._repetition_stops += 1
+            self._counts.repetition_stops += 1
             log.warning(
                 "%s: ended after %d tokens: its last %d repeat one %d-token block",
                 run.request_id, len(sequence.generated), self.limits.repetition_window, block,
@@ -353,14 +305,6 @@ class LlamaCppEngine:
         if not (repetition.due(len(generated), window) and run.writes_free_text):
             return None
         return repetition.repeating_block(generated, window, self._token_kinds)
-
-    def _observe_latency(self, run: SequenceRun) -> None:
-        now = time.perf_counter()
-        if run.last_token_at is None:
-            self._time_to_first_token.observe(now - run.submission.submitted_at)
-        else:
-            self._inter_token_latency.observe(now - run.last_token_at)
-        run.last_token_at = now
 
     def _finish(
         self,
@@ -381,7 +325,7 @@ class LlamaCppEngine:
         self._scheduler.finish(sequence, keep=keep_cells)
         run.free()
         del self._active[sequence.request_id]
-        self._completed += 1
+        self._counts.completed += 1
         finished = Finished(reason, len(sequence.generated), stop_sequence, error)
         outbox.append((run.submission, finished))
 
