@@ -86,7 +86,8 @@ def test_version_and_help_list_every_setting() -> None:
     for flag in ("--host", "--port", "--model", "--alias", "--api-key", "--ctx", "--parallel",
                  "--max-queue", "--batch-tokens", "--threads", "--strict", "--ping-interval",
                  "--log-level", "--config", "--admin-key", "--database-url", "--redis-url",
-                 "--rate-limit-requests-per-minute", "--prefix-cache-disk"):
+                 "--rate-limit-requests-per-minute", "--prefix-cache-disk", "--min-ctx",
+                 "--max-output-tokens", "--repetition-stop"):
         assert flag in help_text, flag
     assert "ANTIPHON_PARALLEL" in help_text and "default: 4" in help_text
 

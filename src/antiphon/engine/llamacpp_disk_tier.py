@@ -49,13 +49,15 @@ class DiskTier:
                 written = llama_cpp.llama_state_seq_get_data(self._context, buffer, size, self._scratch)
             finally:
                 llama_cpp.llama_memory_seq_rm(self._memory, self._scratch, -1, -1)
-            if written:
-                state = ctypes.string_at(buffer, written)
+            if written:  # the writer thread owns the buffer from here: no copy on this thread
+                state = memoryview(buffer).cast("B")[:written]
                 self.store.save(tokens, state, time.time() + breakpoint.seconds, breakpoint.seconds)
 
     def restore(self, prompt: tuple[int, ...], scheduler: Scheduler) -> int:
         """Bring the longest stored prefix of `prompt` into the pool's prefix cache when it
         holds more than the cache does. Returns the tokens restored (0: none)."""
+        if not self.store.entries:
+            return 0
         cached = scheduler.cache.match(prompt).length
         tokens = self.store.longest(prompt, cached + MIN_RESTORE_GAIN - 1)
         if tokens is None or not scheduler.make_room(len(tokens)):
@@ -63,7 +65,7 @@ class DiskTier:
         entry = self.store.read(tokens)
         if entry is None:
             return 0
-        buffer = (ctypes.c_uint8 * len(entry.state)).from_buffer_copy(entry.state)
+        buffer = (ctypes.c_uint8 * len(entry.state)).from_buffer(entry.state)
         if not llama_cpp.llama_state_seq_set_data(self._context, buffer, len(entry.state), self._scratch):
             llama_cpp.llama_memory_seq_rm(self._memory, self._scratch, -1, -1)
             log.info("no contiguous run of %d free KV cells: prefilling instead", len(tokens))

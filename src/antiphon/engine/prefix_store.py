@@ -38,10 +38,10 @@ _LENGTH = struct.Struct("<I")
 
 @dataclass(frozen=True)
 class Restored:
-    """A verified entry: the state to restore and how long its prompt-caching pin lasts."""
+    """A verified entry: the state to restore (a view into the file as read, so that a
+    state of hundreds of MB is not copied) and how long its prompt-caching pin lasts."""
 
-    tokens: tuple[int, ...]
-    state: bytes
+    state: memoryview
     pinned_until: float  # wall-clock time; in the past when its TTL has run out
     pin_seconds: float
 
@@ -58,6 +58,17 @@ def model_key(model_path: Path, shaping: dict[str, object]) -> str:
 
 def _token_bytes(tokens: tuple[int, ...]) -> bytes:
     return array("i", tokens).tobytes()
+
+
+def _header(data: bytes | bytearray) -> tuple[dict, int]:
+    """An entry's header and the offset of its token ids."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not an entry of this format")
+    (size,) = _LENGTH.unpack_from(data, len(MAGIC))
+    start = len(MAGIC) + _LENGTH.size
+    if len(data) < start + size:
+        raise ValueError("its header is cut short")
+    return json.loads(data[start : start + size]), start + size
 
 
 class PrefixStore:
@@ -81,7 +92,7 @@ class PrefixStore:
             elif length >= 0:  # not another model's
                 self._lengths[path.name] = length
                 self._bytes += path.stat().st_size
-        self._pending: queue.SimpleQueue[tuple[tuple[int, ...], bytes, float, float] | None]
+        self._pending: queue.SimpleQueue[tuple[tuple[int, ...], memoryview, float, float] | None]
         self._pending = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="prefix-store", daemon=True)
         self._writer.start()
@@ -116,7 +127,8 @@ class PrefixStore:
         whole and ours."""
         path = self._directory / self.name(tokens)
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:
+                data = bytearray(handle.read())
             restored = self._parse(data, tokens)
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
             log.warning("prefix store: dropping %s: %s", path.name, error)
@@ -127,7 +139,7 @@ class PrefixStore:
         self.hits += 1
         return restored
 
-    def save(self, tokens: tuple[int, ...], state: bytes, pinned_until: float,
+    def save(self, tokens: tuple[int, ...], state: memoryview, pinned_until: float,
              pin_seconds: float) -> None:
         """Queue an entry for the writer thread (the engine thread does not wait for disk)."""
         self._pending.put((tokens, state, pinned_until, pin_seconds))
@@ -138,27 +150,20 @@ class PrefixStore:
 
     # ----- files ----------------------------------------------------------------------
 
-    def _parse(self, data: bytes, tokens: tuple[int, ...]) -> Restored:
-        if not data.startswith(MAGIC):
-            raise ValueError("not an entry of this format")
-        offset = len(MAGIC)
-        (header_size,) = _LENGTH.unpack_from(data, offset)
-        offset += _LENGTH.size
-        header = json.loads(data[offset : offset + header_size])
-        offset += header_size
+    def _parse(self, data: bytearray, tokens: tuple[int, ...]) -> Restored:
+        header, offset = _header(data)
         if header["model"] != self._key:
             raise ValueError("made for another model or other settings")
+        view = memoryview(data)
         count = int(header["tokens"])
-        stored = data[offset : offset + 4 * count]
-        offset += 4 * count
-        if stored != _token_bytes(tokens):
+        if view[offset : offset + 4 * count] != _token_bytes(tokens):
             raise ValueError("holds other tokens")
-        state = data[offset:]
+        state = view[offset + 4 * count :]
         if len(state) != int(header["state_bytes"]):
             raise ValueError(f"truncated: {len(state)} of {header['state_bytes']} state bytes")
         if hashlib.sha256(state).hexdigest() != header["state_sha256"]:
             raise ValueError("its state does not match its checksum")
-        return Restored(tokens, state, float(header["pinned_until"]), float(header["pin_seconds"]))
+        return Restored(state, float(header["pinned_until"]), float(header["pin_seconds"]))
 
     def _read_length(self, path: Path) -> int | None:
         """The tokens an entry holds from its header; -1 for another model's; None if the
@@ -166,10 +171,10 @@ class PrefixStore:
         try:
             with path.open("rb") as handle:
                 head = handle.read(len(MAGIC) + _LENGTH.size)
-                if not head.startswith(MAGIC) or len(head) < len(MAGIC) + _LENGTH.size:
+                if len(head) < len(MAGIC) + _LENGTH.size:
                     return None
-                (header_size,) = _LENGTH.unpack_from(head, len(MAGIC))
-                header = json.loads(handle.read(header_size))
+                (size,) = _LENGTH.unpack_from(head, len(MAGIC))
+                header, _ = _header(head + handle.read(size))
             return int(header["tokens"]) if header["model"] == self._key else -1
         except (OSError, ValueError, KeyError):
             return None
@@ -181,7 +186,7 @@ class PrefixStore:
             except OSError as error:  # a full disk costs speed, never an answer
                 log.warning("prefix store: could not write an entry: %s", error)
 
-    def _write(self, tokens: tuple[int, ...], state: bytes, pinned_until: float,
+    def _write(self, tokens: tuple[int, ...], state: memoryview, pinned_until: float,
                pin_seconds: float) -> None:
         name = self.name(tokens)
         header = json.dumps({
