@@ -80,6 +80,7 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
         window, cells = _window_and_budget(model, source, settings)
         card = _card(model, source, settings, window)
         store = _prefix_store(source, settings, card)
+        host_bytes = _prefix_cache_ram(settings)
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
@@ -87,7 +88,7 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
         context_window=card.context_window, parallel=settings.parallel,
         max_queue=settings.max_queue, batch_tokens=settings.batch_tokens,
         threads=settings.effective_threads, kv_cells=cells,
-        repetition_window=settings.repetition_stop,
+        repetition_window=settings.repetition_stop, prefix_cache_ram=host_bytes,
     )
     engine = LlamaCppEngine(model, card, limits, store)
     console.print(
@@ -114,6 +115,14 @@ def _card(
         ("from its model card", source.recommended_sampling),
     )
     return model.card(window, output, sampling)
+
+
+def _prefix_cache_ram(settings: Settings) -> int:
+    setting = settings.prefix_cache_ram.strip()
+    size = 0 if setting == "0" else byte_size(setting)
+    if size is None:
+        raise ValueError(f"prefix_cache_ram: {setting!r} is not a size such as 4GiB (0: off)")
+    return size
 
 
 def _prefix_store(source: ModelSource, settings: Settings, card: ModelCard) -> PrefixStore | None:
@@ -197,6 +206,7 @@ def serve(
     batch_concurrency: Annotated[Optional[int], typer.Option(help=HELP["batch_concurrency"])] = None,
     batch_lease_seconds: Annotated[Optional[float], typer.Option(help=HELP["batch_lease_seconds"])] = None,
     kv_cache: Annotated[Optional[str], typer.Option(help=HELP["kv_cache"])] = None,
+    prefix_cache_ram: Annotated[Optional[str], typer.Option(help=HELP["prefix_cache_ram"])] = None,
     prefix_cache_disk: Annotated[Optional[str], typer.Option(help=HELP["prefix_cache_disk"])] = None,
     repetition_stop: Annotated[Optional[int], typer.Option(help=HELP["repetition_stop"])] = None,
     cache_ttl_5m: Annotated[Optional[float], typer.Option(help=HELP["cache_ttl_5m"])] = None,
@@ -222,6 +232,7 @@ def serve(
         "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
         "kv_cache": kv_cache, "prefix_cache_disk": prefix_cache_disk,
+        "prefix_cache_ram": prefix_cache_ram,
         "repetition_stop": repetition_stop,
         "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
         "admin_key": admin_key, "database_url": database_url, "redis_url": redis_url,

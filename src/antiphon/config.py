@@ -128,6 +128,13 @@ class Settings(BaseModel):
         "with end_turn instead of running to its output limit; not inside thinking or a tool "
         "call. 0: never.",
     )
+    prefix_cache_ram: str = Field(
+        "4GiB",
+        description="Host memory for the KV state of cached prefixes no running request "
+        "uses: they leave the KV pool (where every decode step would attend over them) and "
+        "are copied back when a prompt starts with them (a size such as 4GiB; 0: off, idle "
+        "prefixes then stay in the pool until it needs room).",
+    )
     prefix_cache_disk: str = Field(
         "4GiB",
         description="Disk kept in DATA_DIR/prefix-cache for the KV state of prompt-caching "

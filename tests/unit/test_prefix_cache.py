@@ -3,7 +3,8 @@ pins and eviction order, on the fake KV cells."""
 
 from __future__ import annotations
 
-from antiphon.engine.prefix_cache import PrefixCache, common_prefix
+from antiphon.engine.prefix_cache import PrefixCache
+from antiphon.engine.prefix_nodes import common_prefix
 from tests.unit.fake_kv import FakeKv
 
 SLOT = 0

@@ -218,6 +218,13 @@ class EngineStats:
     prefix_cache_evicted_cells_total: int
     time_to_first_token: HistogramSnapshot  # from queueing to the first generated token
     inter_token_latency: HistogramSnapshot  # between a sequence's consecutive tokens
+    # The prefix cache's host-memory tier: prefixes out of the pool, their state kept.
+    prefix_ram_nodes: int = 0
+    prefix_ram_cells: int = 0  # tokens whose KV state waits in host memory
+    prefix_ram_bytes: int = 0
+    prefix_ram_spilled_tokens_total: int = 0  # moved out of the pool into host memory
+    prefix_ram_loaded_tokens_total: int = 0  # copied back into the pool instead of prefilled
+    prefix_ram_dropped_tokens_total: int = 0  # dropped from host memory to stay in its bound
     # The prefix cache's disk tier (engine/prefix_store.py), where there is one.
     prefix_disk_entries: int = 0
     prefix_disk_bytes: int = 0

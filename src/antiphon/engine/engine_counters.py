@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from antiphon.engine.base import EngineStats
 from antiphon.engine.latency import LatencyHistogram
+from antiphon.engine.prefix_nodes import TierCounts
 from antiphon.engine.prefix_store import PrefixStore
 
 
@@ -22,6 +23,7 @@ class KvGauges(NamedTuple):
     cache_cells: int = 0
     cache_nodes: int = 0
     evicted_cells: int = 0
+    ram: TierCounts = TierCounts()
 
 
 @dataclass
@@ -77,5 +79,11 @@ class EngineCounters:
             prefix_cache_evicted_cells_total=self.kv.evicted_cells,
             time_to_first_token=self.time_to_first_token.snapshot(),
             inter_token_latency=self.inter_token_latency.snapshot(),
+            prefix_ram_nodes=self.kv.ram.spilled_nodes,
+            prefix_ram_cells=self.kv.ram.spilled_cells,
+            prefix_ram_bytes=self.kv.ram.spilled_bytes,
+            prefix_ram_spilled_tokens_total=self.kv.ram.spilled_total,
+            prefix_ram_loaded_tokens_total=self.kv.ram.loaded_total,
+            prefix_ram_dropped_tokens_total=self.kv.ram.dropped_total,
             **disk,
         )

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import llama_cpp
 
@@ -60,6 +60,7 @@ class EngineLimits:
     threads: int
     kv_cells: int  # the KV budget: running sequences and the prefix cache share it
     repetition_window: int = 0  # tokens of a loop that end an answer (0: never)
+    prefix_cache_ram: int = 0  # bytes of host memory for prefixes out of the pool (0: none)
 
 
 @dataclass
@@ -91,10 +92,12 @@ class LlamaCppEngine:
             model, limits.kv_cells, LLAMA_MAX_SEQ if cacheable else limits.parallel,
             limits.batch_tokens, limits.threads, card.yarn_factor,
         )
-        self._disk = DiskTier(self._context, store, LLAMA_MAX_SEQ - 1) if store else None
-        cells = LlamaKvCells(llama_cpp.llama_get_memory(self._context))
+        cells = LlamaKvCells(self._context)
+        self._disk = DiskTier(cells, store, LLAMA_MAX_SEQ - 1) if store else None
         self._batch = DecodeBatch(limits.batch_tokens)
-        cache = PrefixCache(range(limits.parallel, limits.parallel + holders), cells)
+        cache = PrefixCache(
+            range(limits.parallel, limits.parallel + holders), cells, limits.prefix_cache_ram
+        )
         self._scheduler = Scheduler(
             limits.parallel, limits.batch_tokens, limits.kv_cells, card.context_window, cache,
             cells,
@@ -179,7 +182,7 @@ class LlamaCppEngine:
                 cache = self._scheduler.cache
                 self._counts.kv = KvGauges(
                     self._scheduler.cells_used, cache.cells_used, cache.node_count,
-                    cache.evicted_cells,
+                    cache.evicted_cells, replace(cache.ram),
                 )
         except Exception:  # a bug: fail every request rather than hang them
             log.exception("engine thread crashed")

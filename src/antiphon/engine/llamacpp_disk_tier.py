@@ -2,23 +2,22 @@
 
 Saved: each prompt-caching breakpoint of at least MIN_PERSISTED_TOKENS, once its prompt is
 prefilled. The prefix's cells are lent to a scratch sequence id (a metadata copy in the
-unified pool), serialized with `llama_state_seq_get_data`, and handed to the store's writer.
+unified pool), serialized as llama.cpp's per-sequence state, and handed to the store's
+writer.
 
-Restored: when a new prompt starts with a stored prefix longer than what the pool's prefix
-cache holds. The state goes into the scratch id with `llama_state_seq_set_data`, which
-needs one contiguous run of free cells (llama.cpp's find_slot); if the pool has none it
-fails cleanly and the prompt is prefilled as before. The scheduler then keeps the restored
-cells as a cache node, pinned for what is left of the TTL the breakpoint was written with.
+Restored: when a new prompt starts with a stored prefix longer than what the prefix cache
+holds (in the pool or in host memory). The state goes into the scratch id, in whatever
+cells are free; if the pool has too few it fails cleanly and the prompt is prefilled as
+before. The scheduler then keeps the restored cells as a cache node, pinned for what is
+left of the TTL the breakpoint was written with.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import time
 
-import llama_cpp
-
+from antiphon.engine.llamacpp_kv import LlamaKvCells
 from antiphon.engine.prefix_store import PrefixStore
 from antiphon.engine.scheduler import Scheduler, Sequence
 
@@ -29,9 +28,8 @@ MIN_RESTORE_GAIN = 256  # a restore copies the whole prefix: worth it for this m
 
 
 class DiskTier:
-    def __init__(self, context: llama_cpp.llama_context_p, store: PrefixStore, scratch: int) -> None:
-        self._context = context
-        self._memory = llama_cpp.llama_get_memory(context)
+    def __init__(self, cells: LlamaKvCells, store: PrefixStore, scratch: int) -> None:
+        self._cells = cells
         self.store = store
         self._scratch = scratch
 
@@ -42,16 +40,14 @@ class DiskTier:
             tokens = sequence.prompt[: breakpoint.tokens]
             if len(tokens) < MIN_PERSISTED_TOKENS or self.store.holds(tokens):
                 continue
-            llama_cpp.llama_memory_seq_cp(self._memory, sequence.slot, self._scratch, 0, len(tokens))
+            self._cells.copy(sequence.slot, self._scratch, 0, len(tokens))
             try:
-                size = llama_cpp.llama_state_seq_get_size(self._context, self._scratch)
-                buffer = (ctypes.c_uint8 * size)()
-                written = llama_cpp.llama_state_seq_get_data(self._context, buffer, size, self._scratch)
+                state = self._cells.save(self._scratch)
             finally:
-                llama_cpp.llama_memory_seq_rm(self._memory, self._scratch, -1, -1)
-            if written:  # the writer thread owns the buffer from here: no copy on this thread
-                state = memoryview(buffer).cast("B")[:written]
-                self.store.save(tokens, state, time.time() + breakpoint.seconds, breakpoint.seconds)
+                self._cells.drop(self._scratch, -1, -1)
+            if state is not None:  # the writer thread owns it from here: no copy on this thread
+                self.store.save(tokens, memoryview(state), time.time() + breakpoint.seconds,
+                                breakpoint.seconds)
 
     def restore(self, prompt: tuple[int, ...], scheduler: Scheduler) -> int:
         """Bring the longest stored prefix of `prompt` into the pool's prefix cache when it
@@ -65,10 +61,8 @@ class DiskTier:
         entry = self.store.read(tokens)
         if entry is None:
             return 0
-        buffer = (ctypes.c_uint8 * len(entry.state)).from_buffer(entry.state)
-        if not llama_cpp.llama_state_seq_set_data(self._context, buffer, len(entry.state), self._scratch):
-            llama_cpp.llama_memory_seq_rm(self._memory, self._scratch, -1, -1)
-            log.info("no contiguous run of %d free KV cells: prefilling instead", len(tokens))
+        if not self._cells.load(entry.state, self._scratch):
+            log.info("fewer than %d free KV cells: prefilling instead", len(tokens))
             return 0
         scheduler.adopt(tokens, self._scratch, entry.pinned_until - time.time(), entry.pin_seconds)
         return len(tokens)

@@ -8,6 +8,7 @@ share cells, so `seq_cp` is a metadata update rather than a copy of K and V. Seq
 
 from __future__ import annotations
 
+import ctypes
 import re
 
 import llama_cpp
@@ -54,16 +55,38 @@ def create_context(
 
 
 class LlamaKvCells:
-    """`KvCells` over a llama.cpp memory (engine thread only)."""
+    """`KvCells` over a llama.cpp context's memory (engine thread only)."""
 
-    def __init__(self, memory: llama_cpp.llama_memory_t) -> None:
-        self._memory = memory
+    def __init__(self, context: llama_cpp.llama_context_p) -> None:
+        self._context = context
+        self._memory = llama_cpp.llama_get_memory(context)
 
     def copy(self, source: int, target: int, start: int, end: int) -> None:
         llama_cpp.llama_memory_seq_cp(self._memory, source, target, start, end)
 
     def drop(self, sequence: int, start: int, end: int) -> None:
         llama_cpp.llama_memory_seq_rm(self._memory, sequence, start, end)
+
+    def save(self, sequence: int) -> bytearray | None:
+        # Written in place into the bytearray that is kept: one copy out of the pool.
+        size = llama_cpp.llama_state_seq_get_size(self._context, sequence)
+        state = bytearray(size)
+        buffer = (ctypes.c_uint8 * size).from_buffer(state)
+        written = llama_cpp.llama_state_seq_get_data(self._context, buffer, size, sequence)
+        del buffer  # a bytearray cannot shrink while a view of it exists
+        if written == 0:
+            return None
+        del state[written:]
+        return state
+
+    def load(self, state: bytearray | memoryview, sequence: int) -> bool:
+        # llama.cpp places the cells wherever the pool has free ones (find_slot, not
+        # necessarily contiguous) and fails cleanly when it has too few.
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer(state)
+        if llama_cpp.llama_state_seq_set_data(self._context, buffer, len(state), sequence):
+            return True
+        llama_cpp.llama_memory_seq_rm(self._memory, sequence, -1, -1)
+        return False
 
 
 def bytes_per_cell(model: LlamaModel) -> int:

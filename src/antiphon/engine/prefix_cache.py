@@ -1,74 +1,45 @@
-"""The prefix cache: a radix tree over token ids whose nodes own KV cells.
+"""The prefix cache: a radix tree over token ids whose nodes own KV cells, in the pool or
+in host memory.
 
-Each node is one edge of the tree: `tokens` at positions [start, end). Its KV cells belong to
-a sequence id of its own (the node's `holder`) that exists only to keep them. In a unified KV
-cache llama.cpp's `seq_cp` copies no K or V: it adds a sequence id to cells. So a new sequence
-that reuses a cached prefix shares the cells of every node on its path, and a sequence that
-finishes hands its cells to new nodes the same way. A cell is freed once no id holds it.
+Each node is one edge of the tree: `tokens` at positions [start, end). A node in the pool
+("resident") keeps its KV cells under a sequence id of its own (the node's `holder`) that
+exists only to keep them. In a unified KV cache llama.cpp's `seq_cp` copies no K or V: it
+adds a sequence id to cells. So a new sequence that reuses a cached prefix shares the cells
+of every node on its path, and a sequence that finishes hands its cells to new nodes the
+same way. A cell is freed once no id holds it.
 
-Eviction takes leaves, least recently used first; nodes where a prompt-caching breakpoint
-ends keep their path pinned until its TTL passes, and pinned leaves go only after every
-unpinned one. Nodes a running sequence shares are never evicted: that would free no cells,
-and the budget counts them as the cache's. The engine thread owns this; nothing here is
-thread-safe.
+Every decode step attends over the pool's whole used range, masked to each sequence's own
+cells, so cells that only the cache holds slow every running stream. With a host-memory
+tier (`ram_bytes` > 0) a node that leaves the pool is "spilled": its cells' K and V are
+saved (llama.cpp's per-sequence state) and freed, and the node stays in the tree, to be
+loaded back (a copy, not a prefill) when a prompt runs through it. Resident nodes form the
+top of the tree: a resident node's parent is resident. Spilled nodes are never split; the
+host tier is bounded in bytes and drops spilled leaves, least recently used first.
+
+Eviction from the pool takes resident nodes with no resident child, least recently used
+first; nodes where a prompt-caching breakpoint ends keep their path pinned until its TTL
+passes, and pinned nodes go only after every unpinned one. Nodes a running sequence shares
+are never evicted: that would free no cells, and the budget counts them as the cache's.
+The engine thread owns this; nothing here is thread-safe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Protocol
 
-
-class KvCells(Protocol):
-    """The KV cache operations the tree needs (llama.cpp's seq_cp and seq_rm)."""
-
-    def copy(self, source: int, target: int, start: int, end: int) -> None:
-        """Let sequence `target` hold `source`'s cells at positions [start, end)."""
-
-    def drop(self, sequence: int, start: int, end: int) -> None:
-        """`sequence` lets go of its cells at positions [start, end); -1 ends: no bound."""
-
-
-@dataclass(eq=False)
-class Node:
-    tokens: tuple[int, ...]
-    start: int
-    holder: int
-    parent: Node | None
-    children: dict[int, Node] = field(default_factory=dict)
-    last_used: float = 0.0
-    pinned_until: float = 0.0  # a breakpoint ends at `end`: pinned while the clock is before
-    pin_seconds: float = 0.0  # its TTL, to refresh it on a hit
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.tokens)
-
-    def pinned(self, now: float) -> bool:
-        return self.pinned_until > now
-
-
-@dataclass(frozen=True)
-class Match:
-    """The nodes a token sequence runs through, and how many of its tokens they hold."""
-
-    nodes: tuple[Node, ...]
-    length: int
-
-    def pinned_ends(self, now: float) -> list[int]:
-        """Lengths of the matched prefixes that are pinned (a breakpoint ends there)."""
-        return [node.end for node in self.nodes if node.end <= self.length and node.pinned(now)]
+from antiphon.engine.prefix_nodes import KvCells, Match, Node, TierCounts, common_prefix
 
 
 class PrefixCache:
-    def __init__(self, holders: Iterable[int], cells: KvCells) -> None:
+    def __init__(self, holders: Iterable[int], cells: KvCells, ram_bytes: int = 0) -> None:
         self._cells = cells
         self._free_holders = list(holders)
         self._root = Node((), 0, -1, None)
-        self.cells_used = 0  # tokens held by nodes (each a KV cell)
-        self.node_count = 0
-        self.evicted_cells = 0  # in all, since start
+        self.ram_bytes = ram_bytes  # the host tier's bound; 0: evicted nodes are dropped
+        self.cells_used = 0  # tokens held by resident nodes (each a KV cell)
+        self.node_count = 0  # resident nodes
+        self.evicted_cells = 0  # out of the pool, spilled or dropped, since start
+        self.ram = TierCounts()
 
     @property
     def free_holders(self) -> int:
@@ -99,38 +70,87 @@ class PrefixCache:
             if node.end == length and node.pinned(now):
                 node.pinned_until = now + node.pin_seconds
 
-    def lend(self, match: Match, sequence: int, length: int) -> None:
-        """Let `sequence` share the cells of the first `length` matched tokens."""
+    def lend(self, match: Match, sequence: int, length: int, cut: bool = False) -> None:
+        """Let `sequence` share the cells of the first `length` matched tokens (resident).
+        With `cut`, the last node they run through is cut where they end if a holder is
+        free: its cells past that point can then leave the pool."""
         for node in match.nodes:
             if node.start >= length:
                 break
+            assert node.resident, "load a match's spilled nodes before lending it"
+            if cut and node.end > length and self._free_holders:
+                self._split(node, length)
             self._cells.copy(node.holder, sequence, node.start, min(node.end, length))
+
+    def load(self, match: Match, length: int, protected: set[Node], now: float) -> int:
+        """Bring the matched nodes that the first `length` tokens run through and that wait
+        in host memory back into the pool, in order. Returns how many matched tokens are
+        resident now (fewer if the pool ran short)."""
+        keep = protected | set(match.nodes)
+        for node in match.nodes:
+            if node.start >= length:
+                break
+            if node.resident:
+                continue
+            assert node.state is not None
+            self.evict(0, 1, keep, now)
+            if not self._free_holders or not self._cells.load(node.state, self._free_holders[-1]):
+                return min(node.start, match.length)
+            node.holder = self._free_holders.pop()
+            self._unspill(node)
+            self.ram.loaded_total += len(node.tokens)
+        return match.length
+
+    def holders_to_keep(self, tokens: tuple[int, ...]) -> int:
+        """Holders `insert(tokens, …)` may need: a split, a new node, and one for each
+        spilled node on the way that the sequence's own cells bring back."""
+        return 2 + sum(not node.resident for node in self.match(tokens).nodes)
 
     def insert(self, tokens: tuple[int, ...], sequence: int, now: float) -> int:
         """Keep the tokens `sequence` holds cells for (positions 0 …) in the tree. Returns how
         many of its cells the tree took over (0 when the tree held them all, or when no
-        holder is free: call `evict` first to make one)."""
+        holder is free: call `evict` first to make `holders_to_keep` of them)."""
+        taken = self._revive(tokens, sequence)
         match = self.match(tokens)
         self.touch(match, now)
         length = match.length
         if length == len(tokens):
-            return 0
+            return taken
         last = match.nodes[-1] if match.nodes else self._root
         if len(self._free_holders) < (2 if last.end > length else 1):
-            return 0
+            return taken
         parent = self._split(last, length)
         node = Node(tokens[length:], length, self._free_holders.pop(), parent, last_used=now)
         self._cells.copy(sequence, node.holder, length, len(tokens))
         parent.children[node.tokens[0]] = node
         self.cells_used += len(node.tokens)
         self.node_count += 1
-        return len(node.tokens)
+        return taken + len(node.tokens)
+
+    def _revive(self, tokens: tuple[int, ...], sequence: int) -> int:
+        """Spilled nodes on `tokens`' path take their cells from `sequence`, which holds the
+        same tokens at the same positions (no copy of K and V); one it leaves midway, or
+        that no holder is free for, is dropped with what hangs below it. Returns the cells
+        taken over."""
+        taken = 0
+        match = self.match(tokens)
+        for node in match.nodes:
+            if node.resident:
+                continue
+            if node.end > match.length or not self._free_holders:
+                self._remove_subtree(node)
+                break
+            node.holder = self._free_holders.pop()
+            self._cells.copy(sequence, node.holder, node.start, node.end)
+            self._unspill(node)
+            taken += len(node.tokens)
+        return taken
 
     def pin(self, tokens: tuple[int, ...], length: int, until: float, seconds: float) -> bool:
-        """Pin the cached prefix `tokens[:length]` until `until`. False if the tree does not
+        """Pin the cached prefix `tokens[:length]` until `until`. False if the pool does not
         hold it all or no holder is free to split a node where it ends."""
         match = self.match(tokens[:length])
-        if match.length < length or length == 0:
+        if match.resident_length < length or length == 0:
             return False
         last = match.nodes[-1]
         if last.end > length:
@@ -142,32 +162,94 @@ class PrefixCache:
         return True
 
     def evict(self, cells: int, holders: int, protected: set[Node], now: float) -> None:
-        """Free at least `cells` KV cells and `holders` holders, or as many as possible,
-        evicting unprotected leaves: unpinned ones least recently used first, then pinned."""
+        """Free at least `cells` KV cells and `holders` holders, or as many as possible, by
+        moving unprotected nodes out of the pool: unpinned ones least recently used first,
+        then pinned."""
         freed = 0
         while freed < cells or len(self._free_holders) < holders:
             victim = min(
-                (leaf for leaf in self._leaves() if leaf not in protected),
-                key=lambda leaf: (leaf.pinned(now), leaf.last_used),
+                (node for node in self._evictable() if node not in protected),
+                key=lambda node: (node.pinned(now), node.last_used),
                 default=None,
             )
             if victim is None:
                 return
-            freed += self._remove(victim)
+            freed += self._let_go(victim, protected, now)
 
-    def _leaves(self) -> Iterator[Node]:
+    def spill_idle(self, protected: set[Node], now: float) -> None:
+        """Move every node no running sequence shares out of the pool, to host memory."""
+        while victims := [node for node in self._evictable() if node not in protected]:
+            for node in victims:
+                self._let_go(node, protected, now)
+
+    def _evictable(self) -> Iterator[Node]:
+        """Resident nodes with no resident child."""
+        stack = [child for child in self._root.children.values() if child.resident]
+        while stack:
+            node = stack.pop()
+            below = [child for child in node.children.values() if child.resident]
+            if below:
+                stack.extend(below)
+            else:
+                yield node
+
+    def _let_go(self, node: Node, protected: set[Node], now: float) -> int:
+        """Take `node` out of the pool: to host memory if the tier is on and its state reads,
+        else out of the tree with what hangs below it. Returns the cells freed."""
+        state = self._cells.save(node.holder) if self.ram_bytes > 0 else None
+        cells = len(node.tokens)
+        self.evicted_cells += cells
+        if state is None:
+            self._remove_subtree(node)
+            return cells
+        self._cells.drop(node.holder, -1, -1)
+        self._free_holders.append(node.holder)
+        node.holder, node.state = -1, state
+        self.cells_used -= cells
+        self.node_count -= 1
+        self.ram.spilled_cells += cells
+        self.ram.spilled_bytes += len(state)
+        self.ram.spilled_nodes += 1
+        self.ram.spilled_total += cells
+        self._trim_ram(protected, now)
+        return cells
+
+    def _unspill(self, node: Node) -> None:
+        """`node` holds cells again (its holder is set): its host copy goes."""
+        assert node.state is not None
+        self.ram.spilled_cells -= len(node.tokens)
+        self.ram.spilled_bytes -= len(node.state)
+        self.ram.spilled_nodes -= 1
+        node.state = None
+        self.cells_used += len(node.tokens)
+        self.node_count += 1
+
+    def _trim_ram(self, protected: set[Node], now: float) -> None:
+        """Drop spilled leaves, least recently used first (pinned last), to fit the bound."""
+        while self.ram.spilled_bytes > self.ram_bytes:
+            victim = min(
+                (node for node in self._spilled_leaves() if node not in protected),
+                key=lambda node: (node.pinned(now), node.last_used),
+                default=None,
+            )
+            if victim is None:
+                return
+            self._remove_subtree(victim)
+
+    def _spilled_leaves(self) -> Iterator[Node]:
         stack = list(self._root.children.values())
         while stack:
             node = stack.pop()
             if node.children:
                 stack.extend(node.children.values())
-            else:
+            elif not node.resident:
                 yield node
 
     def _split(self, node: Node, at: int) -> Node:
-        """Cut `node` at position `at`; returns the upper part, which now ends there."""
+        """Cut resident `node` at position `at`; returns the upper part, which ends there."""
         if at >= node.end:
             return node
+        assert node.resident, "spilled nodes are never split"
         cut = at - node.start
         lower = Node(
             node.tokens[cut:], at, self._free_holders.pop(), node, node.children,
@@ -183,27 +265,21 @@ class PrefixCache:
         self.node_count += 1
         return node
 
-    def _remove(self, leaf: Node) -> int:
-        assert leaf.parent is not None and not leaf.children
-        self._cells.drop(leaf.holder, -1, -1)
-        del leaf.parent.children[leaf.tokens[0]]
-        self._free_holders.append(leaf.holder)
-        self.cells_used -= len(leaf.tokens)
-        self.evicted_cells += len(leaf.tokens)
-        self.node_count -= 1
-        return len(leaf.tokens)
-
-
-def common_prefix(left: tuple[int, ...], right: tuple[int, ...]) -> int:
-    """How many leading tokens two sequences share. Binary search over slice comparisons,
-    which run in C: prompts are thousands of tokens and this runs every step."""
-    low, high = 0, min(len(left), len(right))
-    if left[:high] == right[:high]:
-        return high
-    while low < high:  # invariant: the first `low` tokens match, the first `high` do not all
-        middle = (low + high + 1) // 2
-        if left[low:middle] == right[low:middle]:
-            low = middle
+    def _remove_subtree(self, node: Node) -> None:
+        """Take `node` and everything below it out of the tree (below a node that is in the
+        pool may hang only spilled ones: resident nodes are evicted bottom up)."""
+        for child in list(node.children.values()):
+            self._remove_subtree(child)
+        assert node.parent is not None
+        del node.parent.children[node.tokens[0]]
+        if node.resident:
+            self._cells.drop(node.holder, -1, -1)
+            self._free_holders.append(node.holder)
+            self.cells_used -= len(node.tokens)
+            self.node_count -= 1
         else:
-            high = middle - 1
-    return low
+            assert node.state is not None
+            self.ram.spilled_cells -= len(node.tokens)
+            self.ram.spilled_bytes -= len(node.state)
+            self.ram.spilled_nodes -= 1
+            self.ram.dropped_total += len(node.tokens)

@@ -31,7 +31,8 @@ from enum import Enum
 
 from antiphon.engine.base import CacheBreakpoint, Priority, PromptCacheUsage
 from antiphon.engine.cache_accounting import cache_usage
-from antiphon.engine.prefix_cache import KvCells, Match, Node, PrefixCache, common_prefix
+from antiphon.engine.prefix_cache import PrefixCache
+from antiphon.engine.prefix_nodes import KvCells, Match, Node, common_prefix
 
 # Wait for a running prefill only when it would save at least this many tokens of prefill.
 MIN_SHARED_PREFILL = 64
@@ -133,6 +134,7 @@ class Scheduler:
         self.admitted: list[Sequence] = []  # since the engine last drained it
         self.prewarmed: list[Sequence] = []  # max_new_tokens 0, prompt now cached: to finish
         self.prefilled: list[Sequence] = []  # with breakpoints, prompt now cached: to persist
+        self._idle_in_pool = False  # the tree changed since the last step: nodes may be idle
 
     @property
     def has_work(self) -> bool:
@@ -155,7 +157,9 @@ class Scheduler:
 
     def schedule(self) -> list[StepItem]:
         """Admit what fits, then plan one step: decode tokens first, prompt chunks after."""
+        self._spill_idle(before_admission=True)
         self._admit_what_fits()
+        self._spill_idle(before_admission=False)
         budget = self.batch_tokens
         plan: list[StepItem] = []
         for sequence in self.running:
@@ -176,6 +180,22 @@ class Scheduler:
             first.waited_steps = 0
             plan.append(self._prompt_chunk(first, budget))
         return plan
+
+    def _spill_idle(self, before_admission: bool) -> None:
+        """A step attends over every cell in the pool: prefixes no running sequence shares
+        wait in host memory instead. Before admission, those the sequences next in line
+        reuse stay, and the rest leave first, so that what admission loads back lands in a
+        compact pool, in the cells a fresh prefill would take: served alone, a prompt gets
+        the same answer at temperature 0 whether its prefix was loaded or prefilled."""
+        if not (self._idle_in_pool and self.cache.ram_bytes > 0):
+            return
+        protected = self._protected()
+        if before_admission:
+            for sequence in self.waiting[: len(self._free_slots)]:
+                protected.update(self.cache.match(sequence.prompt).nodes)
+        else:
+            self._idle_in_pool = False
+        self.cache.spill_idle(protected, self._clock())
 
     def _prompt_chunk(self, sequence: Sequence, budget: int) -> StepItem:
         # Served alone, the last prompt token goes in a step of its own: its logits (the
@@ -200,8 +220,13 @@ class Scheduler:
                 continue
             # At least one prompt token is decoded again: its logits pick the first new token.
             reuse = min(match.length, len(sequence.prompt) - 1)
-            if not self._make_room(sequence.cell_limit - reuse, match):
-                return
+            # Matched nodes in host memory come back whole: cells for them, then for the rest.
+            if self._make_room(sequence.cell_limit - reuse + match.spilled_cells(reuse), match):
+                reuse = min(reuse, self.cache.load(match, reuse, self._protected(), self._clock()))
+            else:
+                reuse = min(reuse, match.resident_length)
+                if not self._make_room(sequence.cell_limit - reuse, match):
+                    return
             self._admit(sequence, match, reuse)
 
     def _prefilling_elsewhere(self, sequence: Sequence, cached: int) -> bool:
@@ -223,11 +248,13 @@ class Scheduler:
         from the disk tier) in the prefix cache, pinned for what is left of their TTL; then
         `source` lets them go."""
         now = self._clock()
-        self.cache.evict(0, 3, self._protected(), now)  # a split, a new node, a pin's split
+        # A pin's split, and what an insert takes.
+        self.cache.evict(0, 1 + self.cache.holders_to_keep(tokens), self._protected(), now)
         self.cache.insert(tokens, source, now)
         if pin_seconds_left > 0:
             self.cache.pin(tokens, len(tokens), now + pin_seconds_left, pin_seconds)
         self._cells.drop(source, -1, -1)
+        self._idle_in_pool = True
 
     def _make_room(self, cells: int, match: Match) -> bool:
         """Evict cached prefixes until `cells` are free beyond every running reservation."""
@@ -251,11 +278,21 @@ class Scheduler:
         now = self._clock()
         self.waiting.remove(sequence)
         sequence.slot = self._free_slots.popleft()
-        self.cache.lend(match, sequence.slot, reuse)
-        self.cache.touch(match, now)
-        sequence.reused = sequence.prefilled = sequence.shared = sequence.on_tree = reuse
-        sequence.cache = cache_usage(sequence.breakpoints, match.pinned_ends(now), reuse)
+        # A pinned prefix counts as read only if its cells are reused (all but the last
+        # prompt token, which is decoded again), not if it had to be prefilled after all.
+        read_limit = reuse + 1 if reuse == len(sequence.prompt) - 1 else reuse
+        pinned = [end for end in match.pinned_ends(now) if end <= read_limit]
+        sequence.cache = cache_usage(sequence.breakpoints, pinned, reuse)
         self.cache.refresh_pin(match, sequence.cache.read_tokens, now)
+        self.cache.touch(match, now)
+        if self.cache.ram_bytes > 0:
+            # The last node the prompt reuses is cut where the reuse ends, and the rest of it
+            # leaves the pool before the step: the prompt's own cells follow on in order, as
+            # in a fresh prefill (the same arithmetic, so the same answer at temperature 0).
+            self.cache.evict(0, 1, self._protected() | set(match.nodes), now)
+            self._idle_in_pool = True
+        self.cache.lend(match, sequence.slot, reuse, cut=self.cache.ram_bytes > 0)
+        sequence.reused = sequence.prefilled = sequence.shared = sequence.on_tree = reuse
         sequence.phase = Phase.PREFILL
         self.running.append(sequence)
         self.admitted.append(sequence)
@@ -288,8 +325,9 @@ class Scheduler:
             self.prewarmed.append(sequence)
 
     def _keep(self, sequence: Sequence, tokens: tuple[int, ...], now: float) -> None:
-        self.cache.evict(0, 2, self._protected(), now)  # a split and a new node, at most
+        self.cache.evict(0, self.cache.holders_to_keep(tokens), self._protected(), now)
         sequence.shared += self.cache.insert(tokens, sequence.slot, now)
+        self._idle_in_pool = True  # a split leaves the part past the sequence's tokens idle
 
     def append_token(self, sequence: Sequence, token: int) -> None:
         """A token was sampled for `sequence`; it is fed in the next step."""
@@ -302,6 +340,7 @@ class Scheduler:
         if keep and sequence.prefilled > 0:
             self._keep(sequence, sequence.tokens_in_cache, self._clock())
         self.running.remove(sequence)
+        self._idle_in_pool = True
         self._cells.drop(sequence.slot, -1, -1)
         self._free_slots.append(sequence.slot)
         sequence.slot = -1

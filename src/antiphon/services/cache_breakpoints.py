@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from antiphon.chat.template import TemplateRenderError
 from antiphon.engine.base import CacheBreakpoint
-from antiphon.engine.prefix_cache import common_prefix
+from antiphon.engine.prefix_nodes import common_prefix
 from antiphon.errors import AntiphonError, InvalidRequest
 from antiphon.protocol.content import CacheControl, ToolResultBlock
 from antiphon.protocol.messages import CountTokensRequest, InputMessage

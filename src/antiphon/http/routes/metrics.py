@@ -48,10 +48,22 @@ GAUGES = {
     "kv_cells_used": ("antiphon_kv_cells_used", "KV cells held by the prefix cache or running sequences."),
     "prefix_cache_cells": ("antiphon_prefix_cache_cells", "KV cells the prefix cache holds."),
     "prefix_cache_nodes": ("antiphon_prefix_cache_nodes", "Nodes of the prefix cache's tree."),
+    "prefix_ram_nodes": ("antiphon_prefix_ram_nodes", "Prefix cache nodes kept in host memory."),
+    "prefix_ram_cells": ("antiphon_prefix_ram_cells", "Tokens of prefixes kept in host memory."),
+    "prefix_ram_bytes": ("antiphon_prefix_ram_bytes", "Bytes of prefixes kept in host memory."),
     "prefix_disk_entries": ("antiphon_prefix_disk_entries", "Prefixes kept on disk."),
     "prefix_disk_bytes": ("antiphon_prefix_disk_bytes", "Bytes of prefixes kept on disk."),
 }
 COUNTERS = {
+    "prefix_ram_spilled_tokens_total": (
+        "antiphon_prefix_ram_spilled_tokens", "Cached tokens moved out of the KV pool to host memory."
+    ),
+    "prefix_ram_loaded_tokens_total": (
+        "antiphon_prefix_ram_loaded_tokens", "Cached tokens copied back from host memory, not prefilled."
+    ),
+    "prefix_ram_dropped_tokens_total": (
+        "antiphon_prefix_ram_dropped_tokens", "Cached tokens dropped from host memory to stay in its bound."
+    ),
     "prefix_disk_hits_total": (
         "antiphon_prefix_disk_hits", "Prefixes read back from disk whole."
     ),
