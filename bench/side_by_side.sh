@@ -2,9 +2,12 @@
 # Side by side: `antiphon serve` vs llama.cpp's own `llama-server`, same GGUF, same machine.
 #
 # For every workload (chat at each C in CHAT_CONCURRENCY, then agentic at each C in
-# AGENTIC_CONCURRENCY) it starts each server in turn on a fresh process, runs
-# bench/loadgen.py against it with --server-pid (resident memory), and stops it, so the
-# pair being compared runs minutes apart at most: this VM's speed drifts. Odd rounds run
+# AGENTIC_CONCURRENCY) it starts each server in turn on a fresh process, warms it as a
+# server in use is warm (WARM_REQUESTS chat requests of other prompts, bench/warm_prompts.txt,
+# 8 at a time: its prefix cache full of what earlier clients asked), runs bench/loadgen.py
+# against it with --server-pid (resident memory), and stops it, so the pair being compared
+# runs minutes apart at most: this VM's speed drifts. WARM_REQUESTS=0 measures fresh
+# processes. Odd rounds run
 # antiphon first, even rounds llama-server first, so neither always gets the same slot.
 # One JSON per run goes to $RESULTS (under bench/results/, which git ignores); a markdown
 # table of all runs is printed at the end.
@@ -26,6 +29,8 @@ CHAT_REQUESTS=${CHAT_REQUESTS:-}  # empty: 8 at C=1, 3*C otherwise
 AGENTIC_CONCURRENCY=${AGENTIC_CONCURRENCY:-4}
 TURNS=${TURNS:-6}
 MAX_TOKENS=${MAX_TOKENS:-128}
+WARM_REQUESTS=${WARM_REQUESTS:-200}  # unmeasured, before each measured run
+WARM_MAX_TOKENS=${WARM_MAX_TOKENS:-32}
 ROUNDS=${ROUNDS:-1}
 PARALLEL=${PARALLEL:-8}
 CTX=${CTX:-4096}  # per sequence: llama-server splits -c evenly over its --parallel slots
@@ -80,6 +85,12 @@ servers_for_round() {  # $1: round; alternates which server goes first
 run_one() {  # $1: round, $2: server, $3: workload, $4: C
   local name="r$1-$2-$3-c$4" requests
   start_server "$2" "$RESULTS/$name.server.log"
+  if (( WARM_REQUESTS > 0 )); then
+    "$PYTHON" bench/loadgen.py --url "http://127.0.0.1:$PORT" --api-key "$KEY" --model "$MODEL" \
+        --workload chat --concurrency 8 --requests "$WARM_REQUESTS" --max-tokens "$WARM_MAX_TOKENS" \
+        --prompt-file bench/warm_prompts.txt --seed 99 --temperature 0.7 --warmup 0 --label warm \
+        > "$RESULTS/$name.warm.log" 2>&1 || echo "warm-up failed for $name" >&2
+  fi
   local args=(--url "http://127.0.0.1:$PORT" --api-key "$KEY" --model "$MODEL"
               --workload "$3" --concurrency "$4" --max-tokens "$MAX_TOKENS" --seed 1234
               --temperature 0 --warmup 1 --server-pid "$server" --label "$2"
