@@ -114,6 +114,9 @@ def apply_event(res: RequestResult, event: str, data: dict, elapsed: float) -> b
         if delta.get("type") == "text_delta" and (text := delta.get("text")):
             if res.ttft_s is None:
                 res.ttft_s = elapsed
+            if res.last_delta_s is not None:
+                res.delta_gaps_s.append(elapsed - res.last_delta_s)
+            res.last_delta_s = elapsed
             res.text += text
     elif event == "message_delta":
         apply_usage(res, data.get("usage") or {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 
@@ -24,6 +24,9 @@ class RequestResult:
     cache_creation_input_tokens: Optional[int] = None
     turn: Optional[int] = None  # agentic workload: 1-based turn within its conversation
     text: str = ""  # the answer's text, resent as history by the agentic workload
+    # Seconds between consecutive text deltas (one token each on both servers): ITL.
+    delta_gaps_s: list[float] = field(default_factory=list)
+    last_delta_s: Optional[float] = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -54,6 +57,8 @@ class Summary:
     ttft_p95_ms: Optional[float]
     e2e_p50_ms: Optional[float]
     e2e_p95_ms: Optional[float]
+    itl_p50_ms: Optional[float]
+    itl_p95_ms: Optional[float]
     errors: list[str]
     skipped: int = 0  # agentic: turns never sent because an earlier turn failed
     prompt_tokens: int = 0
@@ -122,6 +127,7 @@ def summarize(results: Sequence[RequestResult], wall_seconds: float) -> Summary:
     ttfts = [r.ttft_s for r in good if r.ttft_s is not None]
     e2es = [r.latency_s for r in good if r.latency_s is not None]
     decode = [d for r in good if (d := r.decode_tps) is not None]
+    gaps = [gap for r in good for gap in r.delta_gaps_s]
     turns = by_turn(good)
     return Summary(
         ok=len(good),
@@ -135,6 +141,8 @@ def summarize(results: Sequence[RequestResult], wall_seconds: float) -> Summary:
         ttft_p95_ms=_ms_pct(ttfts, 95),
         e2e_p50_ms=_ms_pct(e2es, 50),
         e2e_p95_ms=_ms_pct(e2es, 95),
+        itl_p50_ms=_ms_pct(gaps, 50),
+        itl_p95_ms=_ms_pct(gaps, 95),
         errors=[f"#{r.index} status={r.status}: {r.error}" for r in bad],
         prompt_tokens=sum(r.prompt_tokens for r in good),
         cache_read_input_tokens=_sum_reported(r.cache_read_input_tokens for r in good),

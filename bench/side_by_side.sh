@@ -139,9 +139,9 @@ def turns(by_turn):
 
 
 print()
-print("| round | server | workload | C | ok/failed | output tok/s | TTFT p50 ms | TTFT p95 ms "
-      "| TTFT p50 first/last turn | peak RSS MiB | cache-read share |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| round | server | workload | C | ok/failed | output tok/s | ITL p50 / p95 ms | TTFT p50 ms "
+      "| TTFT p95 ms | TTFT p50 first/last turn | peak RSS MiB | cache-read share |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for path in sorted(Path(sys.argv[1]).glob("*.json"), key=lambda p: p.stat().st_mtime):
     r = json.loads(path.read_text())
     p = r["params"]
@@ -149,7 +149,8 @@ for path in sorted(Path(sys.argv[1]).glob("*.json"), key=lambda p: p.stat().st_m
     rss = r.get("rss_hwm_mib") or r.get("rss_peak_mib")
     round_ = path.name.split("-", 1)[0]
     print(f"| {round_} | {p['label']} | {p['workload']} | {p['concurrency']} "
-          f"| {r['ok']}/{r['failed']} | {r['agg_output_tps']:.1f} | {fmt(r['ttft_p50_ms'])} "
+          f"| {r['ok']}/{r['failed']} | {r['agg_output_tps']:.1f} "
+          f"| {fmt(r.get('itl_p50_ms'), '.1f')} / {fmt(r.get('itl_p95_ms'), '.1f')} | {fmt(r['ttft_p50_ms'])} "
           f"| {fmt(r['ttft_p95_ms'])} | {turns(r.get('ttft_p50_ms_by_turn'))} | {fmt(rss)} "
           f"| {fmt(r.get('cache_read_share'), '.0%')} |")
 EOF
