@@ -130,8 +130,8 @@ class Settings(BaseModel):
     )
     prefix_cache_ram: str = Field(
         "4GiB",
-        description="Host memory for the KV state of cached prefixes no running request "
-        "uses: they leave the KV pool (where every decode step would attend over them) and "
+        description="Host memory (per model) for the KV state of cached prefixes no running "
+        "request uses: they leave the KV pool (where every decode step would attend over them) and "
         "are copied back when a prompt starts with them (a size such as 4GiB; 0: off, idle "
         "prefixes then stay in the pool until it needs room).",
     )
