@@ -191,3 +191,20 @@ def test_accounting_holds_and_idle_prefixes_leave_under_a_random_workload() -> N
     cache = scheduler.cache
     assert cache.ram.loaded_total > 0 and cache.ram.spilled_total > 0
     assert kv.used == cache.cells_used
+
+
+def test_a_long_conversation_spilled_as_a_deep_chain_is_dropped_whole() -> None:
+    kv = FakeKv()
+    cache = PrefixCache(range(1, 1500), kv, ram_bytes=1 << 30)
+    turns = 1200  # one node a turn: a chain deeper than Python's recursion limit
+    kv.write(0, 0, turns + 2)
+    for turn in range(2, turns + 2):
+        cache.evict(0, cache.holders_to_keep(tuple(range(turn))), set(), 0.0)
+        cache.insert(tuple(range(turn)), 0, float(turn))
+    kv.drop(0, -1, -1)
+    cache.spill_idle(set(), 10_000.0)
+    assert cache.cells_used == 0 and cache.ram.spilled_nodes == turns
+    kv.write(0, 0, 2)
+    cache.insert((0, 99), 0, 20_000.0)  # leaves the first node midway: the chain below goes
+    assert cache.ram.spilled_nodes == 0 and cache.ram.dropped_total == turns + 1
+    assert kv.used == cache.cells_used == 2

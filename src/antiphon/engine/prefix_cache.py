@@ -207,19 +207,14 @@ class PrefixCache:
         node.holder, node.state = -1, state
         self.cells_used -= cells
         self.node_count -= 1
-        self.ram.spilled_cells += cells
-        self.ram.spilled_bytes += len(state)
-        self.ram.spilled_nodes += 1
+        self.ram.hold(node)
         self.ram.spilled_total += cells
         self._trim_ram(protected, now)
         return cells
 
     def _unspill(self, node: Node) -> None:
         """`node` holds cells again (its holder is set): its host copy goes."""
-        assert node.state is not None
-        self.ram.spilled_cells -= len(node.tokens)
-        self.ram.spilled_bytes -= len(node.state)
-        self.ram.spilled_nodes -= 1
+        self.ram.release(node)
         node.state = None
         self.cells_used += len(node.tokens)
         self.node_count += 1
@@ -265,21 +260,21 @@ class PrefixCache:
         self.node_count += 1
         return node
 
-    def _remove_subtree(self, node: Node) -> None:
-        """Take `node` and everything below it out of the tree (below a node that is in the
-        pool may hang only spilled ones: resident nodes are evicted bottom up)."""
-        for child in list(node.children.values()):
-            self._remove_subtree(child)
-        assert node.parent is not None
-        del node.parent.children[node.tokens[0]]
-        if node.resident:
-            self._cells.drop(node.holder, -1, -1)
-            self._free_holders.append(node.holder)
-            self.cells_used -= len(node.tokens)
-            self.node_count -= 1
-        else:
-            assert node.state is not None
-            self.ram.spilled_cells -= len(node.tokens)
-            self.ram.spilled_bytes -= len(node.state)
-            self.ram.spilled_nodes -= 1
-            self.ram.dropped_total += len(node.tokens)
+    def _remove_subtree(self, top: Node) -> None:
+        """Take `top` and everything below it out of the tree (below a node that is in the
+        pool may hang only spilled ones: resident nodes are evicted bottom up). A loop, not
+        recursion: an agent's conversation of hundreds of turns is a chain that deep."""
+        assert top.parent is not None
+        del top.parent.children[top.tokens[0]]
+        stack = [top]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children.values())
+            if node.resident:
+                self._cells.drop(node.holder, -1, -1)
+                self._free_holders.append(node.holder)
+                self.cells_used -= len(node.tokens)
+                self.node_count -= 1
+            else:
+                self.ram.release(node)
+                self.ram.dropped_total += len(node.tokens)

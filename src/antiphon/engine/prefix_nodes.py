@@ -84,6 +84,18 @@ class TierCounts:
     loaded_total: int = 0  # tokens loaded back instead of prefilled, since start
     dropped_total: int = 0  # tokens dropped from host memory, since start
 
+    def hold(self, node: Node) -> None:
+        assert node.state is not None
+        self.spilled_cells += len(node.tokens)
+        self.spilled_bytes += len(node.state)
+        self.spilled_nodes += 1
+
+    def release(self, node: Node) -> None:
+        assert node.state is not None
+        self.spilled_cells -= len(node.tokens)
+        self.spilled_bytes -= len(node.state)
+        self.spilled_nodes -= 1
+
 
 
 def common_prefix(left: tuple[int, ...], right: tuple[int, ...]) -> int:
