@@ -132,12 +132,18 @@ def test_the_host_tier_is_bounded_and_drops_the_least_recently_used() -> None:
     _check_tiers(scheduler, kv)
 
 
+def _cache_then_run_another(scheduler: Scheduler, kv: FakeKv, cached: int, other: int,
+                            other_tokens: int) -> None:
+    """Run a request of `cached` prompt tokens to the end, then start one step of another."""
+    scheduler.add(_seq("cached", tuple(range(cached)), 2))
+    _run(scheduler, kv)
+    scheduler.add(_seq("other", tuple(range(3000, 3000 + other)), other_tokens))
+    _step(scheduler, kv)
+
+
 def test_without_room_to_load_the_rest_of_the_prompt_is_prefilled() -> None:
     scheduler, kv = _scheduler(capacity=150)
-    scheduler.add(_seq("a", tuple(range(120)), 2))
-    _run(scheduler, kv)
-    scheduler.add(_seq("b", tuple(range(3000, 3040)), 60))
-    _step(scheduler, kv)  # a's prefix leaves the pool
+    _cache_then_run_another(scheduler, kv, 120, 40, 60)  # the first prefix leaves the pool
     scheduler.add(_seq("a2", tuple(range(120)) + (5,), 2))
     _step(scheduler, kv)
     a2 = next(s for s in scheduler.running if s.request_id == "a2")
@@ -146,12 +152,9 @@ def test_without_room_to_load_the_rest_of_the_prompt_is_prefilled() -> None:
     _check_tiers(scheduler, kv)
 
 
-def test_off_by_default_idle_prefixes_stay_in_the_pool() -> None:
+def test_with_the_tier_off_idle_prefixes_stay_in_the_pool() -> None:
     scheduler, kv = _scheduler(ram_bytes=0)
-    scheduler.add(_seq("a", tuple(range(100)), 2))
-    _run(scheduler, kv)
-    scheduler.add(_seq("b", tuple(range(500, 520)), 10))
-    _step(scheduler, kv)
+    _cache_then_run_another(scheduler, kv, 100, 20, 10)
     assert scheduler.cache.match(tuple(range(100))).resident_length == 100
     assert kv.saved == 0
 

@@ -167,11 +167,7 @@ class PrefixCache:
         then pinned."""
         freed = 0
         while freed < cells or len(self._free_holders) < holders:
-            victim = min(
-                (node for node in self._evictable() if node not in protected),
-                key=lambda node: (node.pinned(now), node.last_used),
-                default=None,
-            )
+            victim = _first_to_go(self._evictable(), protected, now)
             if victim is None:
                 return
             freed += self._let_go(victim, protected, now)
@@ -222,11 +218,7 @@ class PrefixCache:
     def _trim_ram(self, protected: set[Node], now: float) -> None:
         """Drop spilled leaves, least recently used first (pinned last), to fit the bound."""
         while self.ram.spilled_bytes > self.ram_bytes:
-            victim = min(
-                (node for node in self._spilled_leaves() if node not in protected),
-                key=lambda node: (node.pinned(now), node.last_used),
-                default=None,
-            )
+            victim = _first_to_go(self._spilled_leaves(), protected, now)
             if victim is None:
                 return
             self._remove_subtree(victim)
@@ -278,3 +270,13 @@ class PrefixCache:
             else:
                 self.ram.release(node)
                 self.ram.dropped_total += len(node.tokens)
+
+
+def _first_to_go(candidates: Iterable[Node], protected: set[Node], now: float) -> Node | None:
+    """The unprotected candidate to evict first: unpinned before pinned, then least recently
+    used."""
+    return min(
+        (node for node in candidates if node not in protected),
+        key=lambda node: (node.pinned(now), node.last_used),
+        default=None,
+    )
