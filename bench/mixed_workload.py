@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import agentic_workload  # noqa: E402
 import claude_code_prompts  # noqa: E402
 from loadgen import DEFAULT_PROMPTS, SSEDecoder  # noqa: E402
+from loadgen_stats import percentile  # noqa: E402
 from rss_sampler import read_proc_status  # noqa: E402
 
 QUESTIONS = [
@@ -160,11 +161,8 @@ class Run:
             await asyncio.gather(self.sample_memory(), *tasks)
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def _percentile(values: list[float], q: float) -> float | None:
+    return percentile(values, q) if values else None
 
 
 def windows(run: Run, began: float) -> list[dict]:
@@ -180,14 +178,14 @@ def windows(run: Run, began: float) -> list[dict]:
             "requests": sum(s.ok for s in done),
             "failed": sum(not s.ok for s in done),
             "output_tps": sum(s.output_tokens for s in done if s.ok) / size,
-            "itl_p50_ms": _ms(percentile(gaps, 0.5)),
-            "itl_p95_ms": _ms(percentile(gaps, 0.95)),
+            "itl_p50_ms": _ms(_percentile(gaps, 50)),
+            "itl_p95_ms": _ms(_percentile(gaps, 95)),
             "rss_max_mib": max((mib for when, mib in run.rss if low <= when < high), default=None),
         }
         for kind in ("chat", "agentic", "claude-code"):
             ttfts = [s.ttft for s in done if s.kind == kind and s.ok and s.ttft is not None]
             row[f"{kind}_ttft_p50_ms"] = _ms(statistics.median(ttfts) if ttfts else None)
-            row[f"{kind}_ttft_p95_ms"] = _ms(percentile(ttfts, 0.95))
+            row[f"{kind}_ttft_p95_ms"] = _ms(_percentile(ttfts, 95))
         rows.append(row)
     return rows
 

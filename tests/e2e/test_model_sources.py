@@ -77,6 +77,8 @@ def test_bad_model_specs_and_settings_fail_before_loading(tmp_path: Path) -> Non
     assert "loaded smollm2" not in no_redis.stderr  # refused before the model was loaded
     no_size = run_cli("serve", "--prefix-cache-disk", "lots", env=data)
     assert no_size.returncode == 2 and "prefix_cache_disk: 'lots' is not a size" in no_size.stderr
+    no_ram = run_cli("serve", "--prefix-cache-ram", "plenty", env=data)
+    assert no_ram.returncode == 2 and "prefix_cache_ram: 'plenty' is not a size" in no_ram.stderr
 
 
 def test_version_and_help_list_every_setting() -> None:
@@ -86,7 +88,7 @@ def test_version_and_help_list_every_setting() -> None:
     for flag in ("--host", "--port", "--model", "--alias", "--api-key", "--ctx", "--parallel",
                  "--max-queue", "--batch-tokens", "--threads", "--strict", "--ping-interval",
                  "--log-level", "--config", "--admin-key", "--database-url", "--redis-url",
-                 "--rate-limit-requests-per-minute", "--prefix-cache-disk", "--min-ctx",
+                 "--rate-limit-requests-per-minute", "--prefix-cache-disk", "--prefix-cache-ram", "--min-ctx",
                  "--max-output-tokens", "--repetition-stop"):
         assert flag in help_text, flag
     assert "ANTIPHON_PARALLEL" in help_text and "default: 4" in help_text

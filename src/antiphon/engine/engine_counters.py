@@ -23,7 +23,7 @@ class KvGauges(NamedTuple):
     cache_cells: int = 0
     cache_nodes: int = 0
     evicted_cells: int = 0
-    ram: TierCounts = TierCounts()
+    ram: TierCounts = TierCounts()  # the cache's own: its ints are replaced whole
 
 
 @dataclass

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import llama_cpp
 
@@ -182,7 +182,7 @@ class LlamaCppEngine:
                 cache = self._scheduler.cache
                 self._counts.kv = KvGauges(
                     self._scheduler.cells_used, cache.cells_used, cache.node_count,
-                    cache.evicted_cells, replace(cache.ram),
+                    cache.evicted_cells, cache.ram,
                 )
         except Exception:  # a bug: fail every request rather than hang them
             log.exception("engine thread crashed")

@@ -289,7 +289,8 @@ class Scheduler:
             # The last node the prompt reuses is cut where the reuse ends, and the rest of it
             # leaves the pool before the step: the prompt's own cells follow on in order, as
             # in a fresh prefill (the same arithmetic, so the same answer at temperature 0).
-            self.cache.evict(0, 1, self._protected() | set(match.nodes), now)
+            if self.cache.free_holders == 0:
+                self.cache.evict(0, 1, self._protected() | set(match.nodes), now)
             self._idle_in_pool = True
         self.cache.lend(match, sequence.slot, reuse, cut=self.cache.ram_bytes > 0)
         sequence.reused = sequence.prefilled = sequence.shared = sequence.on_tree = reuse
