@@ -21,9 +21,10 @@ from antiphon.cli_files import files_app
 from antiphon.cli_platform import keys_app, usage, workspaces_app
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
 from antiphon.engine.base import ModelCard
+from antiphon.engine.gpu_offload import GpuPlacement, gpu_devices
 from antiphon.engine.llamacpp import EngineLimits, LlamaCppEngine
 from antiphon.engine.llamacpp_kv import byte_size, bytes_per_cell, kv_cells
-from antiphon.engine.llamacpp_model import LlamaModel
+from antiphon.engine.llamacpp_model import LlamaModel, init_backend
 from antiphon.engine.model_limits import (
     ContextWindow,
     fit_to_budget,
@@ -67,6 +68,7 @@ def main(
 
 
 def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
+    placement = GpuPlacement(settings.gpu_layers, settings.split_mode, settings.main_gpu)
     with Progress(
         TextColumn("loading [bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
         console=console, transient=True,
@@ -74,7 +76,7 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
         task = progress.add_task(source.path.name, total=1.0)
         model, seconds = LlamaModel.load(
             source, lambda fraction: progress.update(task, completed=fraction),
-            verbose=settings.log_level == "debug",
+            verbose=settings.log_level == "debug", placement=placement,
         )
     try:
         window, cells = _window_and_budget(model, source, settings)
@@ -93,12 +95,23 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
     engine = LlamaCppEngine(model, card, limits, store)
     console.print(
         f"loaded [bold]{card.id}[/] ({card.display_name}) from {source.path} in {seconds:.2f}s: "
-        f"{window.describe()}, answers up to {card.max_output_tokens} tokens, "
+        f"{placement.describe(model.layer_count, gpu_devices())}; {window.describe()}, "
+        f"answers up to {card.max_output_tokens} tokens, "
         f"{limits.parallel} parallel sequences, {cells} KV cells "
         f"({cells * bytes_per_cell(model) / 2**20:.0f} MiB), {limits.threads} threads; "
         f"unless a request says otherwise, {card.sampling.describe()}"
     )
     return ServedModel(card, engine, ChatTemplate(card.chat_template, card.bos_text, card.eos_text))
+
+
+def _check_gpus(settings: Settings) -> None:
+    """A --main-gpu this machine lacks is an error before any model loads."""
+    init_backend(settings.log_level == "debug")
+    try:
+        GpuPlacement(settings.gpu_layers, settings.split_mode, settings.main_gpu).check(gpu_devices())
+    except ValueError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
 
 
 def _card(
@@ -203,6 +216,9 @@ def serve(
     max_queue: Annotated[Optional[int], typer.Option(help=HELP["max_queue"])] = None,
     batch_tokens: Annotated[Optional[int], typer.Option(help=HELP["batch_tokens"])] = None,
     threads: Annotated[Optional[int], typer.Option(help=HELP["threads"])] = None,
+    gpu_layers: Annotated[Optional[int], typer.Option(help=HELP["gpu_layers"])] = None,
+    split_mode: Annotated[Optional[str], typer.Option(help=HELP["split_mode"])] = None,
+    main_gpu: Annotated[Optional[int], typer.Option(help=HELP["main_gpu"])] = None,
     batch_concurrency: Annotated[Optional[int], typer.Option(help=HELP["batch_concurrency"])] = None,
     batch_lease_seconds: Annotated[Optional[float], typer.Option(help=HELP["batch_lease_seconds"])] = None,
     kv_cache: Annotated[Optional[str], typer.Option(help=HELP["kv_cache"])] = None,
@@ -229,7 +245,8 @@ def serve(
         "alias": tuple(alias) if alias else None, "api_key": api_key, "ctx": ctx,
         "min_ctx": min_ctx, "max_output_tokens": max_output_tokens,
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
-        "threads": threads, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
+        "threads": threads, "gpu_layers": gpu_layers, "split_mode": split_mode,
+        "main_gpu": main_gpu, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
         "kv_cache": kv_cache, "prefix_cache_disk": prefix_cache_disk,
         "prefix_cache_ram": prefix_cache_ram,
@@ -256,6 +273,7 @@ def serve(
     )
     started = _bootstrap(settings)
     _check_redis(settings)
+    _check_gpus(settings)
     served = [_load_model(source, settings) for source in sources]
     try:
         registry = ModelRegistry(served, [Alias.parse(spec) for spec in settings.alias])

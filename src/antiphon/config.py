@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 ENV_PREFIX = "ANTIPHON_"
 LogLevel = Literal["debug", "info", "warning", "error"]
+SplitMode = Literal["none", "layer", "row"]
 
 
 def _default_data_dir() -> Path:
@@ -113,6 +114,19 @@ class Settings(BaseModel):
     )
     threads: int | None = Field(
         None, ge=1, description="CPU threads for llama.cpp (default: all cores)."
+    )
+    gpu_layers: int = Field(
+        -1, ge=-1, description="Layers of each model to offload to GPUs (-1: every layer; "
+        "0: none). Their KV cache goes with them. A CPU-only build of llama.cpp offloads "
+        "nothing.",
+    )
+    split_mode: SplitMode = Field(
+        "layer", description="How several GPUs share a model: layer (whole layers, by free "
+        "memory), row (each matrix split by rows) or none (MAIN_GPU only).",
+    )
+    main_gpu: int = Field(
+        0, ge=0, description="The GPU that holds a model with --split-mode none, and what "
+        "row splitting does not split.",
     )
     batch_concurrency: int | None = Field(
         None, ge=1, description="Message Batch requests this server runs at once, below "

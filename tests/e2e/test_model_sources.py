@@ -79,6 +79,10 @@ def test_bad_model_specs_and_settings_fail_before_loading(tmp_path: Path) -> Non
     assert no_size.returncode == 2 and "prefix_cache_disk: 'lots' is not a size" in no_size.stderr
     no_ram = run_cli("serve", "--prefix-cache-ram", "plenty", env=data)
     assert no_ram.returncode == 2 and "prefix_cache_ram: 'plenty' is not a size" in no_ram.stderr
+    no_split = run_cli("serve", "--split-mode", "diagonal", env=data)
+    assert no_split.returncode == 2 and "split_mode" in no_split.stderr
+    no_layers = run_cli("serve", "--gpu-layers", "-2", env=data)
+    assert no_layers.returncode == 2 and "gpu_layers" in no_layers.stderr
 
 
 def test_version_and_help_list_every_setting() -> None:
@@ -89,7 +93,8 @@ def test_version_and_help_list_every_setting() -> None:
                  "--max-queue", "--batch-tokens", "--threads", "--strict", "--ping-interval",
                  "--log-level", "--config", "--admin-key", "--database-url", "--redis-url",
                  "--rate-limit-requests-per-minute", "--prefix-cache-disk", "--prefix-cache-ram", "--min-ctx",
-                 "--max-output-tokens", "--repetition-stop"):
+                 "--max-output-tokens", "--repetition-stop", "--gpu-layers", "--split-mode",
+                 "--main-gpu"):
         assert flag in help_text, flag
     assert "ANTIPHON_PARALLEL" in help_text and "default: 4" in help_text
 
@@ -99,6 +104,7 @@ def test_first_start_prints_an_api_key_and_an_admin_key_once(tmp_path: Path) -> 
     process, server = start_server(tmp_path, "generated", args, "smollm2-135m-instruct", api_key=None)
     try:
         output = server.log_path.read_text()
+        assert "all 31 layers on the CPU" in output  # this machine's build has no GPU backend
         keys = [word for word in output.split() if word.startswith("sk-antiphon-")]
         api_key = next(key for key in keys if key.startswith("sk-antiphon-api01-"))
         admin_key = next(key for key in keys if key.startswith("sk-antiphon-admin01-"))

@@ -243,6 +243,9 @@ class LlamaCppEngine:
         )
         started = time.perf_counter()
         status = llama_cpp.llama_decode(self._context, self._batch.handle)
+        # On a GPU the step runs asynchronously until its logits are read: wait for it here,
+        # so that decode time is the device's and the rest of a step is ours.
+        llama_cpp.llama_synchronize(self._context)
         self._counts.decode_seconds += time.perf_counter() - started
         self._counts.steps += 1
         if status != 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import llama_cpp
 
 from antiphon.engine.base import ModelCard, Prompt, SamplingDefaults
+from antiphon.engine.gpu_offload import GpuPlacement
 from antiphon.engine.model_limits import ContextWindow
 from antiphon.engine.model_source import ModelSource, slug
 from antiphon.engine.prompt_tokens import ControlTokens
@@ -36,7 +38,43 @@ def _forward_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
         llama_log.log(logging.ERROR if level == _GGML_ERROR else logging.DEBUG, "%s", message)
 
 
-def _init_backend(verbose: bool) -> None:
+class _LoadProgress:
+    """llama.cpp's progress callback, kept to one float store. It runs inside the loader
+    (on a GPU build, between weight uploads); a CUDA build crashed while this callback drew
+    the terminal's progress bar (issue 15), and ran when it was not set. Drawing now
+    happens on the thread that asked for the model, never from inside llama.cpp."""
+
+    def __init__(self) -> None:
+        self.fraction = 0.0
+        self.callback = llama_cpp.llama_progress_callback(self._store)
+
+    def _store(self, fraction: float, _user_data: ctypes.c_void_p) -> bool:
+        self.fraction = float(fraction)
+        return True
+
+
+def _load_reporting_progress(
+    path: bytes, params: llama_cpp.llama_model_params, progress: ProgressCallback | None
+) -> llama_cpp.llama_model_p | None:
+    """Load on a thread of its own while this one shows the progress: the caller's display
+    is never drawn from inside llama.cpp."""
+    reporter = _LoadProgress()
+    params.progress_callback = reporter.callback  # kept alive by `reporter` until we return
+    loaded: list[llama_cpp.llama_model_p | None] = [None]
+
+    def load() -> None:
+        loaded[0] = llama_cpp.llama_model_load_from_file(path, params)
+
+    loader = threading.Thread(target=load, name="model-load", daemon=True)
+    loader.start()
+    while loader.is_alive():
+        loader.join(0.1)
+        if progress is not None:
+            progress(reporter.fraction)
+    return loaded[0]
+
+
+def init_backend(verbose: bool) -> None:
     global _backend_ready
     llama_log.setLevel(logging.DEBUG if verbose else logging.ERROR)
     if not _backend_ready:
@@ -52,6 +90,7 @@ class LlamaModel:
         self.source = source
         # Read before any context exists: a context with YaRN scaling rewrites it.
         self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(handle))
+        self.layer_count = int(llama_cpp.llama_model_n_layer(handle))
         self.rope_scalable = llama_cpp.llama_model_rope_type(handle) != llama_cpp.LLAMA_ROPE_TYPE_NONE
         self.rope_freq_scale_train = float(llama_cpp.llama_model_rope_freq_scale_train(handle)) or 1.0
         self._pieces: dict[int, bytes] = {}
@@ -65,21 +104,16 @@ class LlamaModel:
 
     @classmethod
     def load(
-        cls, source: ModelSource, progress: ProgressCallback | None = None, verbose: bool = False
+        cls, source: ModelSource, progress: ProgressCallback | None = None, verbose: bool = False,
+        placement: GpuPlacement = GpuPlacement(),
     ) -> tuple[LlamaModel, float]:
-        """Load weights (memory-mapped); returns the model and the seconds it took."""
-        _init_backend(verbose)
+        """Load weights (memory-mapped, layers placed as `placement` says); returns the model
+        and the seconds it took. `progress` is called on this thread with the fraction done."""
+        init_backend(verbose)
         params = llama_cpp.llama_model_default_params()
-
-        def on_progress(fraction: float, _user_data: ctypes.c_void_p) -> bool:
-            if progress is not None:
-                progress(float(fraction))
-            return True
-
-        callback = llama_cpp.llama_progress_callback(on_progress)
-        params.progress_callback = callback  # kept alive by the local until load returns
+        placement.apply(params)
         started = time.perf_counter()
-        handle = llama_cpp.llama_model_load_from_file(str(source.path).encode(), params)
+        handle = _load_reporting_progress(str(source.path).encode(), params, progress)
         if not handle:
             raise RuntimeError(f"llama.cpp could not load {source.path}")
         return cls(handle, source), time.perf_counter() - started
