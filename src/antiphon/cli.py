@@ -68,7 +68,8 @@ def main(
 
 
 def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
-    placement = GpuPlacement(settings.gpu_layers, settings.split_mode, settings.main_gpu)
+    layers = settings.gpu_layers if source.gpu_layers is None else source.gpu_layers
+    placement = GpuPlacement(layers, settings.split_mode, settings.main_gpu)
     with Progress(
         TextColumn("loading [bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
         console=console, transient=True,

@@ -17,8 +17,12 @@ from antiphon.services.generation import thinking_within
 
 
 def test_options_follow_the_location_after_semicolons() -> None:
-    source = parse_model_spec(f"mine={embedded_model_path()};ctx=4096;max-output-tokens=512;top_k=20")
+    source = parse_model_spec(
+        f"mine={embedded_model_path()};ctx=4096;max-output-tokens=512;top_k=20;gpu-layers=12"
+    )
     assert (source.model_id, source.ctx, source.max_output_tokens) == ("mine", 4096, 512)
+    assert source.gpu_layers == 12  # this model only; the others follow --gpu-layers
+    assert parse_model_spec("embedded").gpu_layers is None
     assert source.sampling == SamplingChoice(top_k=20)
     assert source.recommended_sampling == SamplingChoice()  # a file we did not ship as such
 
@@ -36,6 +40,7 @@ def test_embedded_names_the_shipped_file_with_its_recommendations() -> None:
     ("embedded;ctx=100", "ctx must be a whole number at least 256"),
     ("embedded;temperature=1.5", "temperature must be a number from 0 to 1"),
     ("embedded;top-p=lots", "top-p must be a number from 0 to 1"),
+    ("embedded;gpu-layers=-2", "gpu-layers must be a whole number at least -1"),
     ("bad id=embedded", "may hold only letters"),
 ])
 def test_bad_options_are_refused_with_the_reason(spec: str, message: str) -> None:

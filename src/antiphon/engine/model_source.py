@@ -44,6 +44,7 @@ class ModelSource:
     display_name: str | None = None  # None: the GGUF's `general.name`
     ctx: int | None = None
     max_output_tokens: int | None = None
+    gpu_layers: int | None = None  # layers offloaded to GPUs (-1: all); None: --gpu-layers
     sampling: SamplingChoice = SamplingChoice()  # the operator's, from the spec
     # What we recommend for a model we ship (None: derived from the model).
     recommended_sampling: SamplingChoice = SamplingChoice()
@@ -120,6 +121,7 @@ _OPTIONS = {
     "temperature": _Option(float, 0.0, 1.0),
     "top-k": _Option(int, 0),
     "top-p": _Option(float, 0.0, 1.0),
+    "gpu-layers": _Option(int, -1),
 }
 
 
@@ -127,6 +129,7 @@ _OPTIONS = {
 class _SpecOptions:
     ctx: int | None = None
     max_output_tokens: int | None = None
+    gpu_layers: int | None = None
     sampling: SamplingChoice = SamplingChoice()
 
 
@@ -145,7 +148,7 @@ def _parse_options(spec: str, texts: list[str]) -> _SpecOptions:
         return None if value is None else int(value)
 
     sampling = SamplingChoice(parsed.get("temperature"), whole("top-k"), parsed.get("top-p"))
-    return _SpecOptions(whole("ctx"), whole("max-output-tokens"), sampling)
+    return _SpecOptions(whole("ctx"), whole("max-output-tokens"), whole("gpu-layers"), sampling)
 
 
 def _embedded(model_id: str | None = None) -> ModelSource:
@@ -158,8 +161,8 @@ def _embedded(model_id: str | None = None) -> ModelSource:
 
 def parse_model_spec(spec: str) -> ModelSource:
     """`PATH.gguf`, `hf:OWNER/REPO/FILE.gguf` or `embedded`, or any of them as `ID=…`,
-    optionally followed by `;ctx=N`, `;max-output-tokens=N`, `;temperature=T`, `;top-k=K`
-    and `;top-p=P`. An id names the model in requests and in /v1/models."""
+    optionally followed by `;ctx=N`, `;max-output-tokens=N`, `;temperature=T`, `;top-k=K`,
+    `;top-p=P` and `;gpu-layers=N`. An id names the model in requests and in /v1/models."""
     head, *option_texts = spec.split(";")
     options = _parse_options(spec, option_texts)
     model_id, separator, location = head.partition("=")
@@ -172,7 +175,7 @@ def parse_model_spec(spec: str) -> ModelSource:
         source = ModelSource(_local_path(location), model_id or None)
     return replace(
         source, ctx=options.ctx, max_output_tokens=options.max_output_tokens,
-        sampling=options.sampling,
+        gpu_layers=options.gpu_layers, sampling=options.sampling,
     )
 
 
