@@ -109,7 +109,7 @@ def _check_gpus(settings: Settings) -> None:
     """A --main-gpu this machine lacks is an error before any model loads."""
     init_backend(settings.log_level == "debug")
     try:
-        GpuPlacement(settings.gpu_layers, settings.split_mode, settings.main_gpu).check(gpu_devices())
+        GpuPlacement(main_gpu=settings.main_gpu).check(gpu_devices())
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None

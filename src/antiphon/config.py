@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from antiphon.engine.base import SplitMode
+
 ENV_PREFIX = "ANTIPHON_"
 LogLevel = Literal["debug", "info", "warning", "error"]
-SplitMode = Literal["none", "layer", "row"]
 
 
 def _default_data_dir() -> Path:

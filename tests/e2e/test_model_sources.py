@@ -68,21 +68,19 @@ def test_bad_model_specs_and_settings_fail_before_loading(tmp_path: Path) -> Non
     settings = run_cli("serve", env={"ANTIPHON_PARALLEL": "zero"})
     assert settings.returncode == 2 and "parallel" in settings.stderr
     data = {"ANTIPHON_DATA_DIR": str(tmp_path / "data")}
-    wrong_kind = run_cli("serve", "--database-url", "mysql://root@127.0.0.1/test", env=data)
-    assert wrong_kind.returncode == 2 and "only sqlite and postgresql" in wrong_kind.stderr
-    no_database = run_cli("serve", "--database-url", "postgresql://postgres@127.0.0.1:1/none", env=data)
-    assert no_database.returncode == 2 and "store cannot be used" in no_database.stderr
     no_redis = run_cli("serve", "--redis-url", "redis://127.0.0.1:1/0", env=data)
     assert no_redis.returncode == 2 and "Redis for rate limits is not reachable" in no_redis.stderr
     assert "loaded smollm2" not in no_redis.stderr  # refused before the model was loaded
-    no_size = run_cli("serve", "--prefix-cache-disk", "lots", env=data)
-    assert no_size.returncode == 2 and "prefix_cache_disk: 'lots' is not a size" in no_size.stderr
-    no_ram = run_cli("serve", "--prefix-cache-ram", "plenty", env=data)
-    assert no_ram.returncode == 2 and "prefix_cache_ram: 'plenty' is not a size" in no_ram.stderr
-    no_split = run_cli("serve", "--split-mode", "diagonal", env=data)
-    assert no_split.returncode == 2 and "split_mode" in no_split.stderr
-    no_layers = run_cli("serve", "--gpu-layers", "-2", env=data)
-    assert no_layers.returncode == 2 and "gpu_layers" in no_layers.stderr
+    for flag, value, message in (
+        ("--database-url", "mysql://root@127.0.0.1/test", "only sqlite and postgresql"),
+        ("--database-url", "postgresql://postgres@127.0.0.1:1/none", "store cannot be used"),
+        ("--prefix-cache-disk", "lots", "prefix_cache_disk: 'lots' is not a size"),
+        ("--prefix-cache-ram", "plenty", "prefix_cache_ram: 'plenty' is not a size"),
+        ("--split-mode", "diagonal", "split_mode"),
+        ("--gpu-layers", "-2", "gpu_layers"),
+    ):
+        refused = run_cli("serve", flag, value, env=data)
+        assert refused.returncode == 2 and message in refused.stderr, (flag, value, refused.stderr)
 
 
 def test_version_and_help_list_every_setting() -> None:

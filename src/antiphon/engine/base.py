@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # "repetition": the answer had fallen into a loop (engine/repetition.py).
 FinishReason = Literal["end_turn", "max_tokens", "stop_sequence", "context_exhausted", "repetition"]
+# How several GPUs share a model (llama.cpp's split modes; engine/gpu_offload.py).
+SplitMode = Literal["none", "layer", "row"]
 
 
 @dataclass(frozen=True)

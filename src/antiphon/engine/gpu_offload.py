@@ -16,11 +16,11 @@ import ctypes
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
 
 import llama_cpp
 
-SplitMode = Literal["none", "layer", "row"]
+from antiphon.engine.base import SplitMode
+
 _SPLIT_MODES: dict[SplitMode, int] = {
     "none": llama_cpp.LLAMA_SPLIT_MODE_NONE,
     "layer": llama_cpp.LLAMA_SPLIT_MODE_LAYER,

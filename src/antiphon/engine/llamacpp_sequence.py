@@ -72,10 +72,15 @@ class SequenceRun:
             # Control tokens render as no text, but the grammar judges them by their literal
             # text: one could pass the grammar yet vanish from the output it constrains.
             banned = facts.control_tokens
+        # Its every next token is the argmax of the raw logits: greedy, with no grammar,
+        # banned tokens or thinking section in the way (the engine picks those of a whole
+        # step at once).
+        self.samples_plain_greedy = (
+            request.sampling.greedy and request.grammar is None and request.thinking is None
+        )
         self._answer = build_sampler_chain(
             request.sampling, n_vocab=facts.n_vocab, banned_tokens=banned
         )
-        self._greedy_answer = request.sampling.greedy and not banned
         self._thinking_chain: llama_cpp.llama_sampler_p | None = None
         self.thinking: ThinkingSection | None = None
         if request.thinking is not None:
@@ -87,13 +92,6 @@ class SequenceRun:
     @property
     def request_id(self) -> str:
         return self.sequence.request_id
-
-    @property
-    def samples_plain_greedy(self) -> bool:
-        """Whether its next token is the argmax of the raw logits: greedy, with no grammar,
-        banned tokens or thinking section in the way (the engine can pick it for every such
-        sequence of a step at once)."""
-        return self._greedy_answer and self.thinking is None and self._grammar is None
 
     def next_token(self, context: llama_cpp.llama_context_p, row: int) -> int:
         """The token to append after the logits in `row`: forced, or sampled by the chain
