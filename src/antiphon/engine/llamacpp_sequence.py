@@ -18,6 +18,7 @@ import llama_cpp
 from antiphon.engine.base import GenerationEvent, GenerationRequest
 from antiphon.engine.detokenizer import Detokenizer
 from antiphon.engine.grammar_sampling import GrammarSampler
+from antiphon.engine.lazy_trigger import TriggerWatch
 from antiphon.engine.sampling import build_sampler_chain
 from antiphon.engine.scheduler import Sequence
 from antiphon.engine.thinking_section import ThinkingSection
@@ -62,10 +63,7 @@ class SequenceRun:
         self._piece = piece
         self.last_token_at: float | None = None  # for the latency histograms
         self._grammar: GrammarSampler | None = None
-        # Free text until a grammar applies: from the start, or from a lazy trigger on.
-        self._triggers = request.grammar.lazy_triggers if request.grammar is not None else ()
-        self._constrained = request.grammar is not None and not self._triggers
-        self._recent_text = ""  # enough of the output's tail to see a trigger arrive
+        self._trigger = TriggerWatch(request.grammar)
         banned: tuple[int, ...] = ()
         if request.grammar is not None:
             self._grammar = GrammarSampler(facts.vocab, request.grammar, facts.n_vocab)
@@ -112,18 +110,15 @@ class SequenceRun:
         text of every token written."""
         if self.thinking is not None and self.thinking.open:
             self.thinking.on_token(self._piece(token).decode("utf-8", errors="ignore"))
-        elif self._triggers and not self._constrained:
-            longest = max(len(trigger) for trigger in self._triggers)
-            text = self._recent_text + self._piece(token).decode("utf-8", errors="ignore")
-            self._constrained = any(trigger in text for trigger in self._triggers)
-            self._recent_text = text[-2 * longest:]
+        elif self._trigger.watching:
+            self._trigger.on_text(self._piece(token).decode("utf-8", errors="ignore"))
 
     @property
     def writes_free_text(self) -> bool:
         """Whether the model is writing an answer no grammar or thinking section governs
         (where a repetition loop may be cut short without breaking a format)."""
         thinking_open = self.thinking is not None and self.thinking.open
-        return not thinking_open and not self._constrained
+        return not thinking_open and not self._trigger.constrained
 
     def free(self) -> None:
         llama_cpp.llama_sampler_free(self._answer)
