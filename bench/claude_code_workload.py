@@ -69,7 +69,7 @@ def start(name: str, args: argparse.Namespace, gguf: Path, data: Path) -> subpro
     port, threads = str(args.port), str(args.threads)
     if name == "antiphon":
         command = [sys.executable, "-m", "antiphon", "serve", "--port", port, "--api-key", KEY,
-                   "--threads", threads]
+                   "--threads", threads, *args.antiphon_flags.split()]
         env = {**os.environ, "ANTIPHON_DATA_DIR": str(data / "antiphon-data")}
     else:  # llama-server with the same window, YaRN and pool as antiphon's defaults
         command = [str(args.llama_server), "-m", str(gguf), "-c", "32768", "--rope-scaling",
@@ -214,6 +214,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--port", type=int, default=8795)
     parser.add_argument("--servers", default="antiphon llama-server")
+    parser.add_argument("--antiphon-flags", default="", help="more flags for antiphon serve")
     parser.add_argument("--llama-server", type=Path, default=DEFAULT_LLAMA_SERVER)
     args = parser.parse_args()
     renderer = Renderer()

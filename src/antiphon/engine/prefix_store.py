@@ -180,6 +180,7 @@ class PrefixStore:
             return None
 
     def _write_loop(self) -> None:
+        _yield_to_decoding()
         while (item := self._pending.get()) is not None:
             try:
                 self._write(*item)
@@ -223,3 +224,18 @@ class PrefixStore:
             if self._lengths.pop(path.name, None) is not None and path.exists():
                 self._bytes -= path.stat().st_size
         path.unlink(missing_ok=True)
+
+
+# A background priority for the writer: hashing and copying a 12,000-token prefix (~300 MB)
+# right after its prefill took most of a core for seconds, and llama.cpp's threads, which
+# wait by spinning, decoded at half speed meanwhile (BENCHMARKS.md, issue 13).
+WRITER_NICENESS = 19
+
+
+def _yield_to_decoding() -> None:
+    """Lower this thread's scheduling priority (Linux schedules threads one by one; where
+    the call is not available the writer just runs at the process's priority)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
+    except (AttributeError, OSError, PermissionError):
+        pass
