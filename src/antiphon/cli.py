@@ -31,7 +31,12 @@ from antiphon.engine.model_limits import (
     output_limit,
     plan_context_window,
 )
-from antiphon.engine.model_source import ModelSource, ModelSourceError, resolve_sources
+from antiphon.engine.model_source import (
+    ModelSource,
+    ModelSourceError,
+    RemoteModelSource,
+    resolve_sources,
+)
 from antiphon.engine.prefix_store import PrefixStore, model_key
 from antiphon.engine.sampling_defaults import from_gguf, resolve_sampling
 from antiphon.errors import AntiphonError
@@ -102,6 +107,24 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
         f"({cells * bytes_per_cell(model) / 2**20:.0f} MiB), {limits.threads} threads; "
         f"unless a request says otherwise, {card.sampling.describe()}"
     )
+    return ServedModel(card, engine, ChatTemplate(card.chat_template, card.bos_text, card.eos_text))
+
+
+def _load_remote(source: RemoteModelSource, settings: Settings) -> ServedModel:
+    from antiphon.engine.remote.assemble import PoolSettings, assemble
+
+    pool = PoolSettings(
+        ctx=source.ctx or settings.ctx, max_output_tokens=settings.max_output_tokens,
+        max_queue=settings.max_queue, repetition_window=settings.repetition_stop,
+        verbose=settings.log_level == "debug",
+    )
+    try:
+        engine, line = assemble(source, pool)
+    except (ValueError, ModelSourceError, RuntimeError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    console.print(line)
+    card = engine.card
     return ServedModel(card, engine, ChatTemplate(card.chat_template, card.bos_text, card.eos_text))
 
 
@@ -272,10 +295,15 @@ def serve(
         level=settings.log_level.upper(), format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per upstream call otherwise
     started = _bootstrap(settings)
     _check_redis(settings)
     _check_gpus(settings)
-    served = [_load_model(source, settings) for source in sources]
+    served = [
+        _load_remote(source, settings) if isinstance(source, RemoteModelSource)
+        else _load_model(source, settings)
+        for source in sources
+    ]
     try:
         registry = ModelRegistry(served, [Alias.parse(spec) for spec in settings.alias])
     except ValueError as error:

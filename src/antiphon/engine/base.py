@@ -201,6 +201,21 @@ class ModelCard:
 
 
 @dataclass(frozen=True)
+class UpstreamStats:
+    """One upstream engine server of a remote model's pool (engine/remote/pool.py)."""
+
+    url: str
+    healthy: bool
+    running: int
+    limit: int  # requests it runs at once
+    requests_total: int
+    errors_total: int  # calls that failed (connection, 5xx, broken stream)
+    ejections_total: int  # times it was taken out of the pool
+    routed_prefix_tokens_total: int  # prompt tokens sent where the same prefix went before
+    time_to_first_token: HistogramSnapshot
+
+
+@dataclass(frozen=True)
 class EngineStats:
     running: int
     waiting: int
@@ -234,6 +249,7 @@ class EngineStats:
     prefix_disk_writes_total: int = 0
     prefix_disk_rejected_total: int = 0  # damaged, truncated or foreign entries dropped
     prefix_disk_restored_tokens_total: int = 0  # prompt tokens restored instead of prefilled
+    upstreams: tuple[UpstreamStats, ...] = ()  # a remote model's pool, one per upstream
 
 
 class Engine(Protocol):

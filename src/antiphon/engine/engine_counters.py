@@ -7,7 +7,7 @@ float replaced whole, so a reader may see one step's counts half updated, never 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from antiphon.engine.base import EngineStats
@@ -52,15 +52,7 @@ class EngineCounters:
 
     def stats(self, running: int, waiting: int, in_flight: int, kv_cells: int,
               store: PrefixStore | None) -> EngineStats:
-        disk = {} if store is None else {
-            "prefix_disk_entries": store.entries,
-            "prefix_disk_bytes": store.bytes_used,
-            "prefix_disk_hits_total": store.hits,
-            "prefix_disk_writes_total": store.writes,
-            "prefix_disk_rejected_total": store.rejected,
-            "prefix_disk_restored_tokens_total": self.disk_restored_tokens,
-        }
-        return EngineStats(
+        stats = EngineStats(
             running=running,
             waiting=waiting,
             in_flight=in_flight,
@@ -85,5 +77,15 @@ class EngineCounters:
             prefix_ram_spilled_tokens_total=self.kv.ram.spilled_total,
             prefix_ram_loaded_tokens_total=self.kv.ram.loaded_total,
             prefix_ram_dropped_tokens_total=self.kv.ram.dropped_total,
-            **disk,
+        )
+        if store is None:
+            return stats
+        return replace(
+            stats,
+            prefix_disk_entries=store.entries,
+            prefix_disk_bytes=store.bytes_used,
+            prefix_disk_hits_total=store.hits,
+            prefix_disk_writes_total=store.writes,
+            prefix_disk_rejected_total=store.rejected,
+            prefix_disk_restored_tokens_total=self.disk_restored_tokens,
         )

@@ -105,13 +105,16 @@ class LlamaModel:
     @classmethod
     def load(
         cls, source: ModelSource, progress: ProgressCallback | None = None, verbose: bool = False,
-        placement: GpuPlacement = GpuPlacement(),
+        placement: GpuPlacement = GpuPlacement(), vocab_only: bool = False,
     ) -> tuple[LlamaModel, float]:
         """Load weights (memory-mapped, layers placed as `placement` says); returns the model
-        and the seconds it took. `progress` is called on this thread with the fraction done."""
+        and the seconds it took. `progress` is called on this thread with the fraction done.
+        `vocab_only`: the vocabulary and metadata without weights (a remote model's
+        tokenizer and chat template)."""
         init_backend(verbose)
         params = llama_cpp.llama_model_default_params()
         placement.apply(params)
+        params.vocab_only = vocab_only
         started = time.perf_counter()
         handle = _load_reporting_progress(str(source.path).encode(), params, progress)
         if not handle:

@@ -15,6 +15,14 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
+from antiphon.engine.remote.source import (
+    RemoteOptions,
+    RemoteSpecError,
+    Upstreams,
+    parse_upstreams,
+    remote_kind,
+    take_remote_options,
+)
 from antiphon.engine.sampling_defaults import SamplingChoice
 from antiphon.errors import InvalidRequest
 
@@ -49,6 +57,33 @@ class ModelSource:
     # What we recommend for a model we ship (None: derived from the model).
     recommended_sampling: SamplingChoice = SamplingChoice()
     recommended_max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoteModelSource:
+    """A model served by upstream engines (engine/remote/source.py for the spec): the
+    tokenizer file is found when the upstreams are asked what they serve."""
+
+    upstreams: Upstreams
+    options: RemoteOptions
+    model_id: str | None
+    ctx: int | None = None
+    max_output_tokens: int | None = None
+    sampling: SamplingChoice = SamplingChoice()
+
+    def tokenizer_source(self, path: Path) -> ModelSource:
+        """The GGUF whose vocabulary and template this model is served with (and, when it is
+        the model we ship, what we recommend for it)."""
+        source = ModelSource(path, self.model_id)
+        try:
+            if path.resolve() == embedded_model_path().resolve():
+                source = _embedded(self.model_id)
+        except ModelSourceError:
+            pass
+        return replace(
+            source, ctx=self.ctx, max_output_tokens=self.max_output_tokens,
+            sampling=self.sampling,
+        )
 
 
 def embedded_model_path() -> Path:
@@ -159,16 +194,19 @@ def _embedded(model_id: str | None = None) -> ModelSource:
     )
 
 
-def parse_model_spec(spec: str) -> ModelSource:
-    """`PATH.gguf`, `hf:OWNER/REPO/FILE.gguf` or `embedded`, or any of them as `ID=…`,
-    optionally followed by `;ctx=N`, `;max-output-tokens=N`, `;temperature=T`, `;top-k=K`,
-    `;top-p=P` and `;gpu-layers=N`. An id names the model in requests and in /v1/models."""
+def parse_model_spec(spec: str) -> ModelSource | RemoteModelSource:
+    """`PATH.gguf`, `hf:OWNER/REPO/FILE.gguf`, `embedded` or `llama-server:URL,URL…`, or
+    any of them as `ID=…`, optionally followed by `;ctx=N`, `;max-output-tokens=N`,
+    `;temperature=T`, `;top-k=K`, `;top-p=P` and `;gpu-layers=N` (and a pool's own options).
+    An id names the model in requests and in /v1/models."""
     head, *option_texts = spec.split(";")
-    options = _parse_options(spec, option_texts)
     model_id, separator, location = head.partition("=")
-    if not separator:
+    if not separator or "://" in model_id:  # `llama-server:http://h?a=b` has no id
         model_id, location = "", head
     _check_id(model_id)
+    if remote_kind(location) is not None:
+        return _remote(spec, model_id, location, option_texts)
+    options = _parse_options(spec, option_texts)
     if location == EMBEDDED_LOCATION:
         source = _embedded(model_id or None)
     else:
@@ -177,6 +215,28 @@ def parse_model_spec(spec: str) -> ModelSource:
         source, ctx=options.ctx, max_output_tokens=options.max_output_tokens,
         gpu_layers=options.gpu_layers, sampling=options.sampling,
     )
+
+
+def _remote(
+    spec: str, model_id: str, location: str, option_texts: list[str]
+) -> RemoteModelSource:
+    try:
+        upstreams = parse_upstreams(spec, location)
+        remote, rest = take_remote_options(spec, option_texts)
+    except RemoteSpecError as error:
+        raise ModelSourceError(str(error)) from None
+    options = _parse_options(spec, rest)
+    if options.gpu_layers is not None:
+        raise ModelSourceError(f"model {spec!r}: gpu-layers is the upstream engine's setting")
+    return RemoteModelSource(
+        upstreams, remote, model_id or None, options.ctx, options.max_output_tokens,
+        options.sampling,
+    )
+
+
+def tokenizer_path(location: str) -> Path:
+    """A pool's `tokenizer=`: a GGUF path, `hf:…` or `embedded`."""
+    return embedded_model_path() if location == EMBEDDED_LOCATION else _local_path(location)
 
 
 def _local_path(location: str) -> Path:
@@ -196,7 +256,7 @@ def _check_id(model_id: str) -> None:
         )
 
 
-def resolve_sources(specs: tuple[str, ...]) -> list[ModelSource]:
+def resolve_sources(specs: tuple[str, ...]) -> list[ModelSource | RemoteModelSource]:
     if not specs:
         return [_embedded()]
     return [parse_model_spec(spec) for spec in specs]

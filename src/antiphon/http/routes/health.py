@@ -15,6 +15,8 @@ async def health(request: Request) -> Response:
         stats = asdict(model.engine.stats())
         for histogram in ("time_to_first_token", "inter_token_latency"):  # those are /metrics'
             stats.pop(histogram)
+        for upstream in stats["upstreams"]:
+            upstream.pop("time_to_first_token")
         card = model.card
         models.append({
             "id": card.id,

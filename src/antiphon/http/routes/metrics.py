@@ -29,14 +29,16 @@ from antiphon.services.platform import Platform
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _histogram(name: str, documentation: str) -> HistogramMetricFamily:
-    return HistogramMetricFamily(name, documentation, labels=["model"])
+def _histogram(name: str, documentation: str, upstream: bool = False) -> HistogramMetricFamily:
+    labels = ["model", "upstream"] if upstream else ["model"]
+    return HistogramMetricFamily(name, documentation, labels=labels)
 
 
-def _add(family: HistogramMetricFamily, model: str, snapshot: HistogramSnapshot) -> None:
+def _add(family: HistogramMetricFamily, model: str, snapshot: HistogramSnapshot,
+         *more_labels: str) -> None:
     bounds = [*(str(bound) for bound in snapshot.buckets), "+Inf"]
     cumulative = list(accumulate(snapshot.counts))
-    family.add_metric([model], list(zip(bounds, cumulative)), snapshot.total_seconds)
+    family.add_metric([model, *more_labels], list(zip(bounds, cumulative)), snapshot.total_seconds)
 
 
 # EngineStats field → (metric name, help). Gauges are levels now; counters only grow.
@@ -149,6 +151,45 @@ class PlatformCollector(Collector):
         )
 
 
+# A remote model's upstreams (engine/remote/pool.py), labelled by model and upstream URL.
+UPSTREAM_GAUGES = {
+    "healthy": ("antiphon_upstream_healthy", "1 while the upstream takes requests, 0 while ejected."),
+    "running": ("antiphon_upstream_running", "Requests the upstream runs now."),
+    "limit": ("antiphon_upstream_limit", "Requests the upstream may run at once."),
+}
+UPSTREAM_COUNTERS = {
+    "requests_total": ("antiphon_upstream_requests", "Requests sent to the upstream."),
+    "errors_total": ("antiphon_upstream_errors", "Calls to the upstream that failed."),
+    "ejections_total": ("antiphon_upstream_ejections", "Times the upstream was taken out of the pool."),
+    "routed_prefix_tokens_total": (
+        "antiphon_upstream_routed_prefix_tokens",
+        "Prompt tokens sent to the upstream after the same prefix had gone there.",
+    ),
+}
+
+
+class UpstreamCollector(Collector):
+    def __init__(self, models: ModelRegistry) -> None:
+        self._models = models
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["model", "upstream"]
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            **{f: GaugeMetricFamily(n, h, labels=labels) for f, (n, h) in UPSTREAM_GAUGES.items()},
+            **{f: CounterMetricFamily(n, h, labels=labels) for f, (n, h) in UPSTREAM_COUNTERS.items()},
+        }
+        first = _histogram("antiphon_upstream_time_to_first_token_seconds",
+                           "From queueing to the first token, by the upstream that served it.",
+                           upstream=True)
+        for model in self._models:
+            for upstream in model.engine.stats().upstreams:
+                for field, family in families.items():
+                    family.add_metric([model.card.id, upstream.url], float(getattr(upstream, field)))
+                _add(first, model.card.id, upstream.time_to_first_token, upstream.url)
+        yield from families.values()
+        yield first
+
+
 class BatchCollector(Collector):
     """This replica's batch worker: what it runs and what it answered."""
 
@@ -172,6 +213,7 @@ class BatchCollector(Collector):
 def metrics_registry(models: ModelRegistry, platform: Platform, worker: BatchWorker) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EngineCollector(models))
+    registry.register(UpstreamCollector(models))
     registry.register(PlatformCollector(platform))
     registry.register(BatchCollector(worker))
     return registry

@@ -1,0 +1,1 @@
+"""Remote engines: a served model whose tokens come from upstream engine servers."""

@@ -1,0 +1,138 @@
+"""From a pool's `--model` spec to a running `RemoteEngine`: ask each upstream what it
+serves, load the model's vocabulary, and size the window and the pool from their answers.
+
+Upstreams that do not answer at start-up join the pool ejected and are taken in once their
+health check passes; at least one must answer unless `;ctx=` says the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from antiphon.engine import repetition
+from antiphon.engine.base import ModelCard
+from antiphon.engine.llamacpp_model import LlamaModel
+from antiphon.engine.model_limits import ContextWindow, output_limit
+from antiphon.engine.model_source import ModelSource, RemoteModelSource, tokenizer_path
+from antiphon.engine.remote import llama_server
+from antiphon.engine.remote.engine import RemoteEngine, RemoteLimits
+from antiphon.engine.remote.llama_server import UpstreamFacts
+from antiphon.engine.remote.output import Vocabulary
+from antiphon.engine.remote.pool import Upstream, UpstreamPool
+from antiphon.engine.remote.router import Router
+from antiphon.engine.remote.segment import UpstreamFailed
+from antiphon.engine.sampling_defaults import from_gguf, resolve_sampling
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    ctx: int | None  # the window, where set (the model's `;ctx=` or --ctx)
+    max_output_tokens: int | None  # --max-output-tokens
+    max_queue: int
+    repetition_window: int
+    verbose: bool = False
+
+
+def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteEngine, str]:
+    """The engine and a line saying what it serves; ValueError says why it cannot start."""
+    facts = asyncio.run(_probe(source.upstreams.urls))
+    answered = [fact for fact in facts if isinstance(fact, UpstreamFacts)]
+    if not answered and (source.options.tokenizer is None or settings.ctx is None):
+        reasons = "; ".join(f"{url}: {fact}" for url, fact in zip(source.upstreams.urls, facts))
+        raise ValueError(
+            f"no upstream answered ({reasons}); to start anyway, say the window with ;ctx=N "
+            "and the model file with ;tokenizer=PATH.gguf"
+        )
+    tokenizer = _tokenizer_source(source, answered)
+    model, _ = LlamaModel.load(tokenizer, verbose=settings.verbose, vocab_only=True)
+    window = _window(source, settings, answered, model)
+    card = _card(model, tokenizer, window, settings)
+    # One that did not answer is taken to have as many slots as the others (fleets are
+    # usually alike) until its own concurrency is set.
+    usual = max((fact.slots for fact in answered), default=1)
+    upstreams = [
+        Upstream(url, source.options.concurrency
+                 or (fact.slots if isinstance(fact, UpstreamFacts) else usual),
+                 healthy=isinstance(fact, UpstreamFacts))
+        for url, fact in zip(source.upstreams.urls, facts)
+    ]
+    pool = UpstreamPool(card.id, upstreams, Router(len(upstreams), source.options.routing),
+                        settings.max_queue)
+    engine = RemoteEngine(card, model, _vocabulary(model, settings.repetition_window), pool,
+                          RemoteLimits(settings.repetition_window, source.options.health_interval))
+    down = [f"{url} ({fact})" for url, fact in zip(source.upstreams.urls, facts)
+            if not isinstance(fact, UpstreamFacts)]
+    line = (
+        f"serving [bold]{card.id}[/] ({card.display_name}) on {len(upstreams)} "
+        f"{source.upstreams.kind} upstream(s) ({source.options.routing} routing, "
+        f"{', '.join(f'{u.url} ×{u.limit}' for u in upstreams)}); tokenizer {tokenizer.path}; "
+        f"{window.tokens}-token window, answers up to {card.max_output_tokens} tokens; "
+        f"unless a request says otherwise, {card.sampling.describe()}"
+        + (f"; not answering yet: {', '.join(down)}" if down else "")
+    )
+    return engine, line
+
+
+async def _probe(urls: tuple[str, ...]) -> list[UpstreamFacts | str]:
+    async with httpx.AsyncClient() as client:
+        async def one(url: str) -> UpstreamFacts | str:
+            try:
+                return await llama_server.read_facts(client, url)
+            except UpstreamFailed as failure:
+                return str(failure)
+        return list(await asyncio.gather(*(one(url) for url in urls)))
+
+
+def _tokenizer_source(source: RemoteModelSource, answered: list[UpstreamFacts]) -> ModelSource:
+    if source.options.tokenizer is not None:
+        return source.tokenizer_source(tokenizer_path(source.options.tokenizer))
+    for fact in answered:
+        if fact.model_path and Path(fact.model_path).is_file():
+            return source.tokenizer_source(Path(fact.model_path))
+    raise ValueError(
+        f"{source.model_id or 'a remote model'}: cannot find its tokenizer; add "
+        ";tokenizer=PATH.gguf (the upstream's model file) to its --model"
+    )
+
+
+def _window(source: RemoteModelSource, settings: PoolSettings, answered: list[UpstreamFacts],
+            model: LlamaModel) -> ContextWindow:
+    smallest = min((fact.slot_context for fact in answered), default=None)
+    tokens = settings.ctx or smallest
+    assert tokens is not None  # checked in `assemble`
+    if smallest is not None and tokens > smallest:
+        raise ValueError(
+            f"ctx {tokens} is more than an upstream's window per request ({smallest} tokens)"
+        )
+    return ContextWindow(tokens, model.n_ctx_train or tokens)
+
+
+def _card(model: LlamaModel, tokenizer: ModelSource, window: ContextWindow,
+          settings: PoolSettings) -> ModelCard:
+    output = output_limit(
+        window, tokenizer.max_output_tokens or settings.max_output_tokens,
+        tokenizer.recommended_max_output_tokens,
+    )
+    sampling = resolve_sampling(
+        ("set by --model", tokenizer.sampling),
+        ("from the GGUF file", from_gguf(model.metadata)),
+        ("from its model card", tokenizer.recommended_sampling),
+    )
+    return model.card(window, output, sampling)
+
+
+def _vocabulary(model: LlamaModel, repetition_window: int) -> Vocabulary:
+    kinds = (repetition.TokenKinds.of_vocabulary(model.n_vocab, model.render_piece)
+             if repetition_window else repetition.TokenKinds())
+    eog = frozenset(model.end_of_generation_tokens)
+    return Vocabulary(
+        piece=model.piece,
+        end_of_generation=eog,
+        control_tokens=tuple(t for t in model.control_tokens.ids if t not in eog),
+        tokenize_template_text=lambda text: model.tokenize(text, False, True),
+        token_kinds=kinds,
+    )

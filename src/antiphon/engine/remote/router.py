@@ -1,0 +1,121 @@
+"""Which upstream serves a request: prefix affinity with bounded load.
+
+An upstream engine keeps the KV state of the prompts it served, so a request whose prompt
+starts like an earlier one (an agent's next turn, a shared system prompt) is cheapest where
+that earlier one ran. The router remembers, per upstream, the prompt prefixes it sent there
+as a chain of block hashes and picks the upstream holding the longest one, unless that
+upstream carries more than its share of the load; then the least loaded one wins (SGLang's
+cache-aware router and "consistent hashing with bounded loads" make the same trade).
+
+Pure and synchronous: the pool calls it on the event loop with each upstream's load.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+RoutingPolicy = Literal["affinity", "round-robin"]
+BLOCK_TOKENS = 64  # prefixes are matched in whole blocks of this many tokens
+MAX_BLOCKS = 1024  # per prompt: 64k tokens, beyond which affinity is decided already
+LOAD_SLACK = 1.25  # an upstream may carry this much more than the average before it is passed over
+
+
+def block_hashes(tokens: Sequence[int]) -> list[int]:
+    """One hash per whole block, each covering every block before it: equal hashes at i mean
+    equal prefixes of (i + 1) blocks. Tuples of ints hash the same in every process."""
+    hashes: list[int] = []
+    running = 0
+    for start in range(0, min(len(tokens), BLOCK_TOKENS * MAX_BLOCKS) - BLOCK_TOKENS + 1,
+                       BLOCK_TOKENS):
+        running = hash((running, tuple(tokens[start:start + BLOCK_TOKENS])))
+        hashes.append(running)
+    return hashes
+
+
+class PrefixMemory:
+    """The prefix blocks sent to one upstream, least recently used first out."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._blocks: OrderedDict[int, None] = OrderedDict()
+        self._capacity = capacity
+
+    def matched_blocks(self, hashes: Sequence[int]) -> int:
+        """How many leading blocks of a prompt this upstream has seen."""
+        for index in range(len(hashes) - 1, -1, -1):
+            if hashes[index] in self._blocks:
+                return index + 1
+        return 0
+
+    def remember(self, hashes: Sequence[int]) -> None:
+        for block in hashes:
+            self._blocks[block] = None
+            self._blocks.move_to_end(block)
+        while len(self._blocks) > self._capacity:
+            self._blocks.popitem(last=False)
+
+    def forget(self) -> None:
+        """The upstream restarted or failed: whatever it held is gone."""
+        self._blocks.clear()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An upstream that can take one more request now."""
+
+    index: int  # its place in the pool
+    load: int  # requests it is running
+
+
+@dataclass(frozen=True)
+class Choice:
+    index: int
+    matched_tokens: int  # how much of the prompt the chosen upstream was sent before
+
+
+class Router:
+    def __init__(self, upstreams: int, policy: RoutingPolicy = "affinity") -> None:
+        self.policy = policy
+        self._memories = [PrefixMemory() for _ in range(upstreams)]
+        self._turn = 0  # round-robin's next upstream, and the tie-breaker's start
+
+    def choose(self, candidates: Sequence[Candidate], hashes: Sequence[int],
+               total_load: int) -> Choice:
+        """Pick one of `candidates` (not empty) for a prompt with these block hashes, given
+        the load over the whole pool, and remember that it went there."""
+        chosen = self._round_robin(candidates) if self.policy == "round-robin" else (
+            self._affine(candidates, hashes, total_load)
+        )
+        matched = self._memories[chosen.index].matched_blocks(hashes)
+        self._memories[chosen.index].remember(hashes)
+        return Choice(chosen.index, matched * BLOCK_TOKENS)
+
+    def forget(self, index: int) -> None:
+        self._memories[index].forget()
+
+    def _affine(self, candidates: Sequence[Candidate], hashes: Sequence[int],
+                total_load: int) -> Candidate:
+        share = math.ceil((total_load + 1) / len(self._memories) * LOAD_SLACK)
+        best: Candidate | None = None
+        best_blocks = 0
+        for candidate in candidates:
+            if candidate.load >= max(share, 1):
+                continue  # past its share: affinity must not pile a hot prefix on one upstream
+            blocks = self._memories[candidate.index].matched_blocks(hashes)
+            if blocks > best_blocks:
+                best, best_blocks = candidate, blocks
+        return best if best is not None else self._least_loaded(candidates)
+
+    def _least_loaded(self, candidates: Sequence[Candidate]) -> Candidate:
+        lowest = min(candidate.load for candidate in candidates)
+        tied = [candidate for candidate in candidates if candidate.load == lowest]
+        return self._round_robin(tied)
+
+    def _round_robin(self, candidates: Sequence[Candidate]) -> Candidate:
+        """The first candidate at or after the turn, so that ties spread over the pool."""
+        ordered = sorted(candidates, key=lambda c: (c.index - self._turn) % len(self._memories))
+        self._turn = (ordered[0].index + 1) % len(self._memories)
+        return ordered[0]

@@ -1,0 +1,83 @@
+"""Real upstream engines for the remote-pool tests: `llama-server` processes built from the
+pinned llama.cpp sources by `bench/build_llama_server.sh` (`.ci/run` builds it first), each
+serving the embedded GGUF file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from antiphon.engine.model_source import embedded_model_path
+from tests.conftest import free_port
+
+LLAMA_SERVER = Path(os.environ.get(
+    "ANTIPHON_LLAMA_SERVER",
+    Path.home() / ".cache/antiphon-bench/llama-server/bin/llama-server",
+))
+SLOTS = 2
+CONTEXT = 4096  # split over its slots: 2,048 positions per request
+
+
+def llama_server_binary() -> Path:
+    if not LLAMA_SERVER.is_file():
+        pytest.fail(f"no llama-server at {LLAMA_SERVER}: run bash bench/build_llama_server.sh")
+    return LLAMA_SERVER
+
+
+@dataclass
+class LlamaServer:
+    """One upstream, restartable on the same port."""
+
+    log_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LlamaServer:
+        command = [
+            str(llama_server_binary()), "-m", str(embedded_model_path()), "-c", str(CONTEXT),
+            "-np", str(SLOTS), "-t", "1", "--host", "127.0.0.1", "--port", str(self.port),
+            "--slots",
+        ]
+        log = (self.log_dir / f"llama-server-{self.port}.log").open("a")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"llama-server on {self.port} exited"
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"llama-server on {self.port} did not become healthy")
+
+    def kill(self) -> None:
+        """Gone at once, as a crashed or unplugged machine is."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def slots_processing(self) -> int:
+        slots = httpx.get(f"{self.url}/slots", timeout=5).json()
+        return sum(1 for slot in slots if slot.get("is_processing"))
+
+
+def start_fleet(log_dir: Path, count: int) -> list[LlamaServer]:
+    return [LlamaServer(log_dir).start() for _ in range(count)]
+
+
+def pool_spec(model: str, fleet: list[LlamaServer], *options: str) -> str:
+    urls = ",".join(upstream.url for upstream in fleet)
+    return ";".join([f"{model}=llama-server:{urls}", *options])
