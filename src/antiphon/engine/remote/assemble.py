@@ -11,20 +11,19 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from antiphon.engine import repetition
 from antiphon.engine.base import ModelCard
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_limits import ContextWindow, output_limit
 from antiphon.engine.model_source import ModelSource, RemoteModelSource, tokenizer_path
-from antiphon.engine.remote import llama_server
+from antiphon.engine.remote.dialects import DIALECTS, Dialect
 from antiphon.engine.remote.engine import RemoteEngine, RemoteLimits
-from antiphon.engine.remote.llama_server import UpstreamFacts
 from antiphon.engine.remote.output import Vocabulary
 from antiphon.engine.remote.pool import Upstream, UpstreamPool
 from antiphon.engine.remote.router import Router
-from antiphon.engine.remote.segment import UpstreamFailed
+from antiphon.engine.remote.segment import UpstreamFacts, UpstreamFailed
 from antiphon.engine.sampling_defaults import from_gguf, resolve_sampling
 
 
@@ -39,10 +38,11 @@ class PoolSettings:
 
 def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteEngine, str]:
     """The engine and a line saying what it serves; ValueError says why it cannot start."""
-    facts = asyncio.run(_probe(source.upstreams.urls))
+    dialect = DIALECTS[source.upstreams.kind]
+    facts = asyncio.run(_probe(dialect, source.upstreams.urls))
     answered = [fact for fact in facts if isinstance(fact, UpstreamFacts)]
     if not answered and (source.options.tokenizer is None or settings.ctx is None):
-        reasons = "; ".join(f"{url}: {fact}" for url, fact in zip(source.upstreams.urls, facts))
+        reasons = "; ".join(str(fact) for fact in facts)  # each names its URL
         raise ValueError(
             f"no upstream answered ({reasons}); to start anyway, say the window with ;ctx=N "
             "and the model file with ;tokenizer=PATH.gguf"
@@ -62,8 +62,10 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
     ]
     pool = UpstreamPool(card.id, upstreams, Router(len(upstreams), source.options.routing),
                         settings.max_queue)
-    engine = RemoteEngine(card, model, _vocabulary(model, settings.repetition_window), pool,
-                          RemoteLimits(settings.repetition_window, source.options.health_interval))
+    engine = RemoteEngine(
+        card, model, _vocabulary(model, settings.repetition_window), pool, dialect,
+        RemoteLimits(settings.repetition_window, source.options.health_interval),
+    )
     down = [f"{url} ({fact})" for url, fact in zip(source.upstreams.urls, facts)
             if not isinstance(fact, UpstreamFacts)]
     line = (
@@ -77,11 +79,11 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
     return engine, line
 
 
-async def _probe(urls: tuple[str, ...]) -> list[UpstreamFacts | str]:
-    async with httpx.AsyncClient() as client:
+async def _probe(dialect: Dialect, urls: tuple[str, ...]) -> list[UpstreamFacts | str]:
+    async with aiohttp.ClientSession() as client:
         async def one(url: str) -> UpstreamFacts | str:
             try:
-                return await llama_server.read_facts(client, url)
+                return await dialect.read_facts(client, url)
             except UpstreamFailed as failure:
                 return str(failure)
         return list(await asyncio.gather(*(one(url) for url in urls)))

@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from antiphon.engine.base import (
     Admitted,
@@ -36,7 +36,7 @@ from antiphon.engine.base import (
 from antiphon.engine.cache_accounting import cache_usage
 from antiphon.engine.latency import LatencyHistogram
 from antiphon.engine.llamacpp_model import LlamaModel
-from antiphon.engine.remote import llama_server
+from antiphon.engine.remote.dialects import Dialect
 from antiphon.engine.remote.output import Next, RemoteOutput, Vocabulary
 from antiphon.engine.remote.pool import Lease, UpstreamPool
 from antiphon.engine.remote.router import block_hashes
@@ -65,23 +65,31 @@ class _Counters:
 
 class RemoteEngine:
     def __init__(self, card: ModelCard, vocabulary_model: LlamaModel, vocabulary: Vocabulary,
-                 pool: UpstreamPool, limits: RemoteLimits) -> None:
+                 pool: UpstreamPool, dialect: Dialect, limits: RemoteLimits) -> None:
         self.card = card
         self.model = vocabulary_model
         self.pool = pool
+        self._dialect = dialect
         self._vocabulary = vocabulary
         self._limits = limits
-        # A connection per call: llama-server may close a kept-alive connection right after
-        # a streamed answer, and a call sent on it would fail as if the upstream were down.
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=5.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-        )
+        self._session: aiohttp.ClientSession | None = None  # made on the event loop
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._counts = _Counters()
         self._first_token = LatencyHistogram()
         self._between_tokens = LatencyHistogram()
         self._health: asyncio.Task[None] | None = None
+
+    @property
+    def _client(self) -> aiohttp.ClientSession:
+        """The HTTP client for the upstreams, made on first use on the event loop. A
+        connection per call: llama-server may close a kept-alive connection right after a
+        streamed answer, and a call sent on it would fail as if the upstream were down."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5.0),
+                connector=aiohttp.TCPConnector(limit=0, force_close=True),
+            )
+        return self._session
 
     def tokenize(self, prompt: Prompt) -> list[int]:
         return self.model.tokenize_prompt(prompt)
@@ -134,7 +142,7 @@ class RemoteEngine:
         """One health check of every upstream, all at once."""
         upstreams = self.pool.upstreams
         verdicts = await asyncio.gather(
-            *(llama_server.is_healthy(self._client, upstream.url) for upstream in upstreams)
+            *(self._dialect.is_healthy(self._client, upstream.url) for upstream in upstreams)
         )
         for index, healthy in enumerate(verdicts):
             self.pool.mark_healthy(index, healthy)
@@ -188,7 +196,7 @@ class RemoteEngine:
         while output.finished is None:
             segment = output.next_segment()
             produced = 0
-            stream = llama_server.stream_completion(self._client, lease.url, segment)
+            stream = self._dialect.stream(self._client, lease.url, segment)
             # Leaving early closes the upstream's stream at once: it stops generating.
             async with contextlib.aclosing(stream):
                 async for event in stream:

@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from antiphon.engine.remote.segment import (
     Segment,
     UpstreamEnded,
     UpstreamEvent,
+    UpstreamFacts,
     UpstreamFailed,
     UpstreamStarted,
     UpstreamTokens,
@@ -29,15 +29,6 @@ from antiphon.engine.remote.segment import (
 # common_grammar_trigger_type: a regex found anywhere in the output (our lazy grammars'
 # triggers are words, escaped, exactly as the embedded engine passes them to llama.cpp).
 _TRIGGER_PATTERN = 2
-
-
-@dataclass(frozen=True)
-class UpstreamFacts:
-    """What `/props` says about a running llama-server."""
-
-    slot_context: int  # positions per slot: one request's prompt and answer together
-    slots: int
-    model_path: str
 
 
 def completion_body(segment: Segment) -> dict[str, Any]:
@@ -73,20 +64,17 @@ def completion_body(segment: Segment) -> dict[str, Any]:
 
 
 async def stream_completion(
-    client: httpx.AsyncClient, base_url: str, segment: Segment
+    session: aiohttp.ClientSession, base_url: str, segment: Segment
 ) -> AsyncGenerator[UpstreamEvent, None]:
     """The upstream's events for one segment. Raises `UpstreamFailed` when the upstream
     cannot be reached, answers with an error, or the stream breaks."""
     try:
-        async with client.stream(
-            "POST", f"{base_url}/completion", json=completion_body(segment)
-        ) as response:
-            if response.status_code != 200:
-                await response.aread()
-                raise UpstreamFailed(_error_text(response), retryable=response.status_code >= 500)
+        async with session.post(f"{base_url}/completion", json=completion_body(segment)) as response:
+            if response.status != 200:
+                raise UpstreamFailed(await _error_text(response), retryable=response.status >= 500)
             started = False
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
+            async for line in response.content:  # one SSE line at a time
+                if not line.startswith(b"data:"):
                     continue
                 data = json.loads(line[5:])
                 if "error" in data:
@@ -100,47 +88,51 @@ async def stream_completion(
                 if not started:  # an upstream too old to report progress
                     started = True
                     yield UpstreamStarted(int(data.get("timings", {}).get("cache_n", 0)))
-                tokens = data.get("tokens") or []
+                tokens = data.get("tokens")
                 if tokens:
-                    yield UpstreamTokens(tuple(int(token) for token in tokens))
+                    yield UpstreamTokens(tuple(tokens))
                 if data.get("stop"):
                     yield UpstreamEnded(str(data.get("stop_type", "none")))
                     return
             raise UpstreamFailed("the upstream closed the stream before it ended")
-    except httpx.HTTPError as error:
+    except (TimeoutError, aiohttp.ClientError) as error:
         raise UpstreamFailed(f"{type(error).__name__}: {error}".rstrip(": ")) from error
     except (ValueError, TypeError, AttributeError) as error:  # not the JSON it documents
         raise UpstreamFailed(f"the upstream sent a malformed event: {error}") from error
 
 
-def _error_text(response: httpx.Response) -> str:
+async def _error_text(response: aiohttp.ClientResponse) -> str:
     try:
-        detail = response.json().get("error", {}).get("message")
-    except (ValueError, AttributeError):
+        detail = (await response.json(content_type=None)).get("error", {}).get("message")
+    except (ValueError, AttributeError, aiohttp.ClientError):
         detail = None
-    return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+    return f"HTTP {response.status}" + (f": {detail}" if detail else "")
 
 
-async def read_facts(client: httpx.AsyncClient, base_url: str) -> UpstreamFacts:
+async def read_facts(session: aiohttp.ClientSession, base_url: str) -> UpstreamFacts:
     """Its window per slot, slot count and model file, from `/props`."""
     try:
-        response = await client.get(f"{base_url}/props", timeout=5.0)
-        response.raise_for_status()
-        props = response.json()
+        async with session.get(f"{base_url}/props", timeout=_QUICK) as response:
+            response.raise_for_status()
+            props = await response.json(content_type=None)
         settings = props["default_generation_settings"]
         return UpstreamFacts(
             slot_context=int(settings["n_ctx"]),
             slots=int(props.get("total_slots", 1)),
             model_path=str(props.get("model_path", "")),
         )
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+    except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as error:
         raise UpstreamFailed(f"{base_url}/props: {type(error).__name__}: {error}") from error
 
 
-async def is_healthy(client: httpx.AsyncClient, base_url: str) -> bool:
+async def is_healthy(session: aiohttp.ClientSession, base_url: str) -> bool:
     """llama-server answers 200 on /health once its model is loaded (503 while loading)."""
     try:
-        response = await client.get(f"{base_url}/health", timeout=2.0)
-    except httpx.HTTPError:
+        async with session.get(f"{base_url}/health", timeout=_HEALTH) as response:
+            return response.status == 200
+    except (TimeoutError, aiohttp.ClientError):
         return False
-    return response.status_code == 200
+
+
+_QUICK = aiohttp.ClientTimeout(total=5.0)
+_HEALTH = aiohttp.ClientTimeout(total=2.0)

@@ -46,6 +46,15 @@ class UpstreamEnded:
 UpstreamEvent = UpstreamStarted | UpstreamTokens | UpstreamEnded
 
 
+@dataclass(frozen=True)
+class UpstreamFacts:
+    """What an upstream says about itself at start-up."""
+
+    slot_context: int  # positions per request: its prompt and answer together
+    slots: int  # requests it runs at once
+    model_path: str  # its model file, where it says (a tokenizer to use if it is here too)
+
+
 class UpstreamFailed(Exception):
     """The upstream could not be reached, refused the call, or broke off. `retryable`: the
     fault is the upstream's (a connection, a 5xx), so another upstream may serve the call."""

@@ -1,0 +1,30 @@
+"""How antiphon talks to each kind of upstream engine server: one module per dialect, each
+offering the same three calls, picked here by the kind a `--model` spec names."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from antiphon.engine.remote import llama_server
+from antiphon.engine.remote.segment import Segment, UpstreamEvent, UpstreamFacts
+from antiphon.engine.remote.source import UpstreamKind
+
+
+@dataclass(frozen=True)
+class Dialect:
+    # The upstream's events for one segment; raises UpstreamFailed.
+    stream: Callable[[aiohttp.ClientSession, str, Segment], AsyncGenerator[UpstreamEvent, None]]
+    # Its window, slots and model file; raises UpstreamFailed.
+    read_facts: Callable[[aiohttp.ClientSession, str], Awaitable[UpstreamFacts]]
+    # Whether it takes requests now.
+    is_healthy: Callable[[aiohttp.ClientSession, str], Awaitable[bool]]
+
+
+DIALECTS: dict[UpstreamKind, Dialect] = {
+    "llama-server": Dialect(
+        llama_server.stream_completion, llama_server.read_facts, llama_server.is_healthy
+    ),
+}
