@@ -146,17 +146,24 @@ def test_an_upstream_killed_mid_run(remote: Server, fleet: list[LlamaServer]) ->
 def test_a_client_that_disconnects_stops_the_upstream(
     remote: Server, fleet: list[LlamaServer]
 ) -> None:
+    """A schema that holds the answer open for ~1,000 tokens (half a minute here): the
+    upstream stops within seconds of the client leaving, long before it would have ended."""
     remote.wait_idle()
+    long_answer = {"type": "object", "properties": {"story": {"type": "string", "minLength": 3000}},
+                   "required": ["story"], "additionalProperties": False}
+    request = body([{"role": "user", "content": "Tell me a long story."}], 1500, stream=True,
+                   output_config={"format": {"type": "json_schema", "schema": long_answer}})
     with httpx.Client(base_url=remote.base_url, headers=remote.headers(), timeout=120) as client:
-        with client.stream("POST", "/v1/messages", json=body(COUNT, 1500, stream=True)) as response:
-            deltas = 0
+        with client.stream("POST", "/v1/messages", json=request) as response:
             for name, _ in named_events(response):
-                deltas += name == "content_block_delta"
-                if deltas == 5:
-                    break
-            assert sum(upstream.slots_processing() for upstream in fleet) == 1
+                if name == "content_block_delta" and sum(u.slots_processing() for u in fleet):
+                    break  # the upstream is generating: leave now
+            else:
+                raise AssertionError("the answer ended before the upstream was seen generating")
+    left = time.monotonic()
     wait_for(lambda: sum(upstream.slots_processing() for upstream in fleet) == 0,
              "the upstream to stop generating", timeout=10)
+    assert time.monotonic() - left < 10
     remote.wait_idle()
     assert remote.engine_stats()["aborted_total"] >= 1
 
