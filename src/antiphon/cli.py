@@ -295,7 +295,6 @@ def serve(
         level=settings.log_level.upper(), format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per upstream call otherwise
     started = _bootstrap(settings)
     _check_redis(settings)
     _check_gpus(settings)

@@ -80,9 +80,13 @@ def test_a_request_that_fails_before_its_first_token_is_served_by_another_upstre
             assert name == "message_start"
             [victim] = running_on(remote)
             fleet[victim].kill()
-            names = [name for name, _ in events]
+            rest = list(events)
+    names = [name for name, _ in rest]
     assert "error" not in names and names[-1] == "message_stop", names
-    assert "content_block_delta" in names
+    # The answer may be empty (this random text can make the model end at once); what
+    # matters is that it ended as an answer, not as an error.
+    [delta] = [payload for name, payload in rest if name == "message_delta"]
+    assert delta["delta"]["stop_reason"] in ("end_turn", "max_tokens")
     stats = upstreams(remote)
     assert not stats[victim]["healthy"] and stats[victim]["errors_total"] >= 1
     assert stats[1 - victim]["requests_total"] >= 1
