@@ -21,6 +21,7 @@ from tests.e2e.test_model_sources import run_cli
 from tests.e2e.upstreams import LlamaServer, pool_spec, start_fleet
 
 MODEL = "smol-pool"
+UPSTREAM_KEY = "upstream-secret"  # these upstreams refuse calls without it
 RECORD = {
     "name": "record_city",
     "description": "Record a city and its country.",
@@ -47,7 +48,7 @@ GREEDY = {"temperature": 0}  # the newest SDK no longer takes temperature as an 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LlamaServer]]:
-    upstreams = start_fleet(tmp_path_factory.mktemp("fleet"), 2)
+    upstreams = start_fleet(tmp_path_factory.mktemp("fleet"), 2, api_key=UPSTREAM_KEY)
     yield upstreams
     for upstream in upstreams:
         upstream.kill()
@@ -55,9 +56,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LlamaServer
 
 @pytest.fixture(scope="module")
 def remote(fleet: list[LlamaServer], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    process, server = start_server(
-        tmp_path_factory.mktemp("remote"), "remote", ["--model", pool_spec(MODEL, fleet)], MODEL
-    )
+    spec = pool_spec(MODEL, fleet, f"api-key={UPSTREAM_KEY}")
+    process, server = start_server(tmp_path_factory.mktemp("remote"), "remote", ["--model", spec], MODEL)
     yield server
     stop_server(process)
 
@@ -194,8 +194,11 @@ def test_pools_that_cannot_serve_are_refused_at_start_up(tmp_path: Path,
     nobody = run_cli("serve", "--model", "m=llama-server:http://127.0.0.1:9", env=data)
     assert nobody.returncode == 2 and "no upstream answered (http://127.0.0.1:9/props: " in nobody.stderr
     assert "Cannot connect to host 127.0.0.1:9" in nobody.stderr
-    too_long = run_cli("serve", "--model", pool_spec("m", fleet, "ctx=4096"), env=data)
+    too_long = run_cli("serve", "--model", pool_spec("m", fleet, "ctx=4096", f"api-key={UPSTREAM_KEY}"),
+                       env=data)
     assert too_long.returncode == 2 and "more than an upstream's window" in too_long.stderr
+    keyless = run_cli("serve", "--model", pool_spec("m", fleet), env=data)
+    assert keyless.returncode == 2 and "401" in keyless.stderr
     malformed = run_cli("serve", "--model", "m=llama-server:gpu1:8080", env=data)
     assert malformed.returncode == 2 and "must be an http:// or https:// URL" in malformed.stderr
 
@@ -205,8 +208,9 @@ def test_an_upstream_down_at_start_joins_once_it_answers(
 ) -> None:
     """With `ctx=` the pool starts though one upstream is not up yet; it is ejected until
     its health check passes, and requests go to the others meanwhile."""
-    late = LlamaServer(tmp_path)
-    spec = pool_spec(MODEL, [fleet[0], late], "ctx=2048", "health-interval=0.5")
+    late = LlamaServer(tmp_path, api_key=UPSTREAM_KEY)
+    spec = pool_spec(MODEL, [fleet[0], late], "ctx=2048", "health-interval=0.5",
+                     f"api-key={UPSTREAM_KEY}", "tokenizer=embedded")
     process, server = start_server(tmp_path, "late", ["--model", spec], MODEL)
     try:
         assert "not answering yet" in server.log_path.read_text()

@@ -38,6 +38,7 @@ class LlamaServer:
     log_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    api_key: str | None = None  # llama-server's --api-key
 
     @property
     def url(self) -> str:
@@ -47,7 +48,7 @@ class LlamaServer:
         command = [
             str(llama_server_binary()), "-m", str(embedded_model_path()), "-c", str(CONTEXT),
             "-np", str(SLOTS), "-t", "1", "--host", "127.0.0.1", "--port", str(self.port),
-            "--slots",
+            "--slots", *(["--api-key", self.api_key] if self.api_key else []),
         ]
         log = (self.log_dir / f"llama-server-{self.port}.log").open("a")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -70,12 +71,13 @@ class LlamaServer:
             self.process = None
 
     def slots_processing(self) -> int:
-        slots = httpx.get(f"{self.url}/slots", timeout=5).json()
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        slots = httpx.get(f"{self.url}/slots", headers=headers, timeout=5).json()
         return sum(1 for slot in slots if slot.get("is_processing"))
 
 
-def start_fleet(log_dir: Path, count: int) -> list[LlamaServer]:
-    return [LlamaServer(log_dir).start() for _ in range(count)]
+def start_fleet(log_dir: Path, count: int, api_key: str | None = None) -> list[LlamaServer]:
+    return [LlamaServer(log_dir, api_key=api_key).start() for _ in range(count)]
 
 
 def pool_spec(model: str, fleet: list[LlamaServer], *options: str) -> str:

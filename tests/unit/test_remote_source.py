@@ -33,6 +33,10 @@ def test_without_an_id_or_options_the_defaults_apply() -> None:
     assert isinstance(source, RemoteModelSource)
     assert source.model_id is None and source.options.routing == "affinity"
     assert source.options.concurrency is None and source.options.tokenizer is None
+    assert source.options.headers == {}
+    keyed = parse_model_spec("llama-server:http://127.0.0.1:8081;api-key=s3cret")
+    assert isinstance(keyed, RemoteModelSource)
+    assert keyed.options.headers == {"Authorization": "Bearer s3cret"}
 
 
 def test_the_shipped_file_as_tokenizer_brings_its_recommendations() -> None:

@@ -39,7 +39,7 @@ class PoolSettings:
 def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteEngine, str]:
     """The engine and a line saying what it serves; ValueError says why it cannot start."""
     dialect = DIALECTS[source.upstreams.kind]
-    facts = asyncio.run(_probe(dialect, source.upstreams.urls))
+    facts = asyncio.run(_probe(dialect, source.upstreams.urls, source.options.headers))
     answered = [fact for fact in facts if isinstance(fact, UpstreamFacts)]
     if not answered and (source.options.tokenizer is None or settings.ctx is None):
         reasons = "; ".join(str(fact) for fact in facts)  # each names its URL
@@ -64,7 +64,8 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
                         settings.max_queue)
     engine = RemoteEngine(
         card, model, _vocabulary(model, settings.repetition_window), pool, dialect,
-        RemoteLimits(settings.repetition_window, source.options.health_interval),
+        RemoteLimits(settings.repetition_window, source.options.health_interval,
+                     tuple(source.options.headers.items())),
     )
     down = [f"{url} ({fact})" for url, fact in zip(source.upstreams.urls, facts)
             if not isinstance(fact, UpstreamFacts)]
@@ -79,8 +80,9 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
     return engine, line
 
 
-async def _probe(dialect: Dialect, urls: tuple[str, ...]) -> list[UpstreamFacts | str]:
-    async with aiohttp.ClientSession() as client:
+async def _probe(dialect: Dialect, urls: tuple[str, ...],
+                 headers: dict[str, str]) -> list[UpstreamFacts | str]:
+    async with aiohttp.ClientSession(headers=headers) as client:
         async def one(url: str) -> UpstreamFacts | str:
             try:
                 return await dialect.read_facts(client, url)

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 class RemoteLimits:
     repetition_window: int = 0
     health_interval: float = 5.0  # seconds between health checks of each upstream
+    headers: tuple[tuple[str, str], ...] = ()  # on every upstream call (an API key)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class RemoteEngine:
         streamed answer, and a call sent on it would fail as if the upstream were down."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
+                headers=dict(self._limits.headers),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=5.0),
                 connector=aiohttp.TCPConnector(limit=0, force_close=True),
             )

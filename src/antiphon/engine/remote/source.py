@@ -13,6 +13,8 @@ every model takes (`ctx`, `max-output-tokens`, sampling) and these:
 - `routing=affinity|round-robin`: how requests are spread over the upstreams.
 - `health-interval=SECONDS`: how often each upstream's health is checked (default 5); an
   ejected upstream returns to the pool at the first check it passes.
+- `api-key=KEY`: sent to every upstream as `Authorization: Bearer KEY` (llama-server's
+  `--api-key`); put the spec in the config file to keep the key off the command line.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class RemoteOptions:
     concurrency: int | None = None
     routing: RoutingPolicy = "affinity"
     health_interval: float = 5.0
+    api_key: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every call to an upstream carries."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ def take_remote_options(spec: str, texts: list[str]) -> tuple[RemoteOptions, lis
     for text in texts:
         name, _, value = text.partition("=")
         name = name.strip().replace("_", "-")
-        if name in ("tokenizer", "concurrency", "routing", "health-interval"):
+        if name in ("tokenizer", "concurrency", "routing", "health-interval", "api-key"):
             found[name] = value.strip()
         else:
             rest.append(text)
@@ -98,5 +106,6 @@ def take_remote_options(spec: str, texts: list[str]) -> tuple[RemoteOptions, lis
         int(concurrency) if concurrency is not None else None,
         cast(RoutingPolicy, routing),
         health_interval,
+        found.get("api-key") or None,
     )
     return options, rest
