@@ -121,14 +121,8 @@ class UpstreamPool:
 
     def eject(self, index: int, reason: str) -> None:
         """The upstream failed a call: no new requests until its health check passes."""
-        upstream = self.upstreams[index]
-        upstream.errors += 1
-        if upstream.healthy:
-            upstream.healthy = False
-            upstream.ejections += 1
-            self._router.forget(index)
-            log.warning("%s: upstream %s ejected: %s", self.model_id, upstream.url, reason)
-        self._fail_unreachable()
+        self.upstreams[index].errors += 1
+        self._take_out(index, reason)
 
     def mark_healthy(self, index: int, healthy: bool) -> None:
         """A health check's verdict."""
@@ -138,9 +132,17 @@ class UpstreamPool:
             self._router.forget(index)  # it may have restarted with an empty cache
             log.info("%s: upstream %s is healthy", self.model_id, upstream.url)
             self._dispatch()
-        elif not healthy and upstream.healthy:
-            self.eject(index, "health check failed")
-            upstream.errors -= 1  # a failed check is not a failed request
+        elif not healthy:
+            self._take_out(index, "health check failed")  # not a failed request
+
+    def _take_out(self, index: int, reason: str) -> None:
+        upstream = self.upstreams[index]
+        if upstream.healthy:
+            upstream.healthy = False
+            upstream.ejections += 1
+            self._router.forget(index)
+            log.warning("%s: upstream %s ejected: %s", self.model_id, upstream.url, reason)
+        self._fail_unreachable()
 
     def _check_reachable(self, excluded: frozenset[int]) -> None:
         if not any(u.healthy for i, u in enumerate(self.upstreams) if i not in excluded):

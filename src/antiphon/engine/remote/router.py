@@ -36,7 +36,7 @@ def block_hashes(tokens: Sequence[int]) -> list[int]:
     return hashes
 
 
-class PrefixMemory:
+class SentPrefixes:
     """The prefix blocks sent to one upstream, least recently used first out."""
 
     def __init__(self, capacity: int = 200_000) -> None:
@@ -79,7 +79,7 @@ class Choice:
 class Router:
     def __init__(self, upstreams: int, policy: RoutingPolicy = "affinity") -> None:
         self.policy = policy
-        self._memories = [PrefixMemory() for _ in range(upstreams)]
+        self._memories = [SentPrefixes() for _ in range(upstreams)]
         self._turn = 0  # round-robin's next upstream, and the tie-breaker's start
 
     def choose(self, candidates: Sequence[Candidate], hashes: Sequence[int],
