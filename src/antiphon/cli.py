@@ -28,7 +28,6 @@ from antiphon.engine.llamacpp_model import LlamaModel, init_backend
 from antiphon.engine.model_limits import (
     ContextWindow,
     fit_to_budget,
-    output_limit,
     plan_context_window,
 )
 from antiphon.engine.model_source import (
@@ -38,7 +37,6 @@ from antiphon.engine.model_source import (
     resolve_sources,
 )
 from antiphon.engine.prefix_store import PrefixStore, model_key
-from antiphon.engine.sampling_defaults import from_gguf, resolve_sampling
 from antiphon.errors import AntiphonError
 from antiphon.services.bootstrap import Bootstrapped, bootstrap
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
@@ -86,7 +84,7 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
         )
     try:
         window, cells = _window_and_budget(model, source, settings)
-        card = _card(model, source, settings, window)
+        card = model.served_card(window, settings.max_output_tokens)
         store = _prefix_store(source, settings, card)
         host_bytes = _prefix_cache_ram(settings)
     except ValueError as error:
@@ -136,22 +134,6 @@ def _check_gpus(settings: Settings) -> None:
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
-
-
-def _card(
-    model: LlamaModel, source: ModelSource, settings: Settings, window: ContextWindow
-) -> ModelCard:
-    """What the model is served as: its window, output limit and sampling defaults."""
-    output = output_limit(
-        window, source.max_output_tokens or settings.max_output_tokens,
-        source.recommended_max_output_tokens,
-    )
-    sampling = resolve_sampling(
-        ("set by --model", source.sampling),
-        ("from the GGUF file", from_gguf(model.metadata)),
-        ("from its model card", source.recommended_sampling),
-    )
-    return model.card(window, output, sampling)
 
 
 def _prefix_cache_ram(settings: Settings) -> int:

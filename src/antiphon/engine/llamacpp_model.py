@@ -17,9 +17,10 @@ import llama_cpp
 
 from antiphon.engine.base import ModelCard, Prompt, SamplingDefaults
 from antiphon.engine.gpu_offload import GpuPlacement
-from antiphon.engine.model_limits import ContextWindow
+from antiphon.engine.model_limits import ContextWindow, output_limit
 from antiphon.engine.model_source import ModelSource, slug
 from antiphon.engine.prompt_tokens import ControlTokens
+from antiphon.engine.sampling_defaults import from_gguf, resolve_sampling
 
 ProgressCallback = Callable[[float], None]
 
@@ -152,6 +153,22 @@ class LlamaModel:
             bos_text=self.token_text(self.bos),
             eos_text=self.token_text(llama_cpp.llama_vocab_eos(self.vocab)),
         )
+
+    def served_card(self, window: ContextWindow, max_output_setting: int | None) -> ModelCard:
+        """The card for serving this model from its source: the output limit (its own
+        option, else `max_output_setting`, else what we recommend) and sampling defaults
+        (its option > the GGUF's > its model card's)."""
+        source = self.source
+        output = output_limit(
+            window, source.max_output_tokens or max_output_setting,
+            source.recommended_max_output_tokens,
+        )
+        sampling = resolve_sampling(
+            ("set by --model", source.sampling),
+            ("from the GGUF file", from_gguf(self.metadata)),
+            ("from its model card", source.recommended_sampling),
+        )
+        return self.card(window, output, sampling)
 
     def tokenize(self, text: str, add_bos: bool, parse_control: bool) -> list[int]:
         data = text.encode("utf-8")

@@ -14,9 +14,8 @@ from pathlib import Path
 import aiohttp
 
 from antiphon.engine import repetition
-from antiphon.engine.base import ModelCard
 from antiphon.engine.llamacpp_model import LlamaModel
-from antiphon.engine.model_limits import ContextWindow, output_limit
+from antiphon.engine.model_limits import ContextWindow
 from antiphon.engine.model_source import ModelSource, RemoteModelSource, tokenizer_path
 from antiphon.engine.remote.dialects import DIALECTS, Dialect
 from antiphon.engine.remote.engine import RemoteEngine, RemoteLimits
@@ -24,7 +23,6 @@ from antiphon.engine.remote.output import Vocabulary
 from antiphon.engine.remote.pool import Upstream, UpstreamPool
 from antiphon.engine.remote.router import Router
 from antiphon.engine.remote.segment import UpstreamFacts, UpstreamFailed
-from antiphon.engine.sampling_defaults import from_gguf, resolve_sampling
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
     tokenizer = _tokenizer_source(source, answered)
     model, _ = LlamaModel.load(tokenizer, verbose=settings.verbose, vocab_only=True)
     window = _window(source, settings, answered, model)
-    card = _card(model, tokenizer, window, settings)
+    card = model.served_card(window, settings.max_output_tokens)
     # One that did not answer is taken to have as many slots as the others (fleets are
     # usually alike) until its own concurrency is set.
     usual = max((fact.slots for fact in answered), default=1)
@@ -113,20 +111,6 @@ def _window(source: RemoteModelSource, settings: PoolSettings, answered: list[Up
             f"ctx {tokens} is more than an upstream's window per request ({smallest} tokens)"
         )
     return ContextWindow(tokens, model.n_ctx_train or tokens)
-
-
-def _card(model: LlamaModel, tokenizer: ModelSource, window: ContextWindow,
-          settings: PoolSettings) -> ModelCard:
-    output = output_limit(
-        window, tokenizer.max_output_tokens or settings.max_output_tokens,
-        tokenizer.recommended_max_output_tokens,
-    )
-    sampling = resolve_sampling(
-        ("set by --model", tokenizer.sampling),
-        ("from the GGUF file", from_gguf(model.metadata)),
-        ("from its model card", tokenizer.recommended_sampling),
-    )
-    return model.card(window, output, sampling)
 
 
 def _vocabulary(model: LlamaModel, repetition_window: int) -> Vocabulary:
