@@ -19,7 +19,9 @@ _UNICODE_ESCAPE = f'"u" ([0-9a-cA-CeEfF] {_HEX}{{3}} | [dD] [0-7] {_HEX}{{2}})'
 # name -> (body, names of the shared rules the body refers to)
 RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     # Up to one newline and 20 spaces or tabs between tokens: indentation, not a runaway.
-    "space": ('| " " | "\\n" [ \\t]{0,20}', ()),
+    # Nothing is written `""`, not as an empty alternative: xgrammar (vLLM's and SGLang's
+    # grammar engine) reads llama.cpp's GBNF but refuses an empty alternative.
+    "space": ('"" | " " | "\\n" [ \\t]{0,20}', ()),
     # DEL is legal raw in JSON but excluded, as llama.cpp does: models emit it only by mistake.
     "json-raw-char": ('[^"\\\\\\x7F\\x00-\\x1F]', ()),
     "json-char": (f'json-raw-char | "\\\\" (["\\\\/bfnrt] | {_UNICODE_ESCAPE})', ("json-raw-char",)),
