@@ -188,8 +188,9 @@ def test_metrics_per_upstream(client: anthropic.Anthropic, remote: Server, fleet
     assert served >= 8
 
 
-def test_pools_that_cannot_serve_are_refused_at_start_up(tmp_path: Path,
-                                                          fleet: list[LlamaServer]) -> None:
+def test_pools_that_cannot_serve_are_refused_at_start_up(
+    tmp_path: Path, fleet: list[LlamaServer], gemma_path: Path
+) -> None:
     data = {"ANTIPHON_DATA_DIR": str(tmp_path / "data")}
     nobody = run_cli("serve", "--model", "m=llama-server:http://127.0.0.1:9", env=data)
     assert nobody.returncode == 2 and "no upstream answered (http://127.0.0.1:9/props: " in nobody.stderr
@@ -199,6 +200,9 @@ def test_pools_that_cannot_serve_are_refused_at_start_up(tmp_path: Path,
     assert too_long.returncode == 2 and "more than an upstream's window" in too_long.stderr
     keyless = run_cli("serve", "--model", pool_spec("m", fleet), env=data)
     assert keyless.returncode == 2 and "401" in keyless.stderr
+    wrong_model = run_cli("serve", "--model", pool_spec("m", fleet, f"api-key={UPSTREAM_KEY}",
+                                                         f"tokenizer={gemma_path}"), env=data)
+    assert wrong_model.returncode == 2 and "tokenize a sample text differently" in wrong_model.stderr
     malformed = run_cli("serve", "--model", "m=llama-server:gpu1:8080", env=data)
     assert malformed.returncode == 2 and "must be an http:// or https:// URL" in malformed.stderr
 

@@ -47,6 +47,15 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
         )
     tokenizer = _tokenizer_source(source, answered)
     model, _ = LlamaModel.load(tokenizer, verbose=settings.verbose, vocab_only=True)
+    answering = [url for url, fact in zip(source.upstreams.urls, facts)
+                 if isinstance(fact, UpstreamFacts)]
+    mismatch = asyncio.run(_vocabulary_mismatch(dialect, answering, source.options.headers, model))
+    if mismatch is not None:
+        model.free()
+        raise ValueError(
+            f"{mismatch}: the upstream's model is not the one in {tokenizer.path} (they "
+            "tokenize a sample text differently); give its GGUF file as ;tokenizer="
+        )
     window = _window(source, settings, answered, model)
     card = model.served_card(window, settings.max_output_tokens)
     # One that did not answer is taken to have as many slots as the others (fleets are
@@ -87,6 +96,30 @@ async def _probe(dialect: Dialect, urls: tuple[str, ...],
             except UpstreamFailed as failure:
                 return str(failure)
         return list(await asyncio.gather(*(one(url) for url in urls)))
+
+
+# Words, digits, punctuation, code, non-Latin scripts and emoji: enough to tell vocabularies
+# apart, free of special tokens (which engines parse differently in a tokenize call).
+_SAMPLE_TEXT = (
+    "Hello, world! The year 2026: naïve café, Straße, 東京, Москва, مرحبا 🚀\n"
+    "def f(x):\n\treturn {'key': [1, 2.5, None]}  # done"
+)
+
+
+async def _vocabulary_mismatch(dialect: Dialect, urls: list[str], headers: dict[str, str],
+                               model: LlamaModel) -> str | None:
+    """The first upstream whose tokens for a sample text differ from ours, if any. One
+    that cannot tokenize now is not held against the pool (it is checked no further)."""
+    ours = list(model.tokenize(_SAMPLE_TEXT, False, False))
+    async with aiohttp.ClientSession(headers=headers) as client:
+        for url in urls:
+            try:
+                theirs = await dialect.tokenize(client, url, _SAMPLE_TEXT)
+            except UpstreamFailed:
+                continue
+            if theirs != ours:
+                return url
+    return None
 
 
 def _tokenizer_source(source: RemoteModelSource, answered: list[UpstreamFacts]) -> ModelSource:

@@ -40,7 +40,7 @@ from antiphon.engine.remote.dialects import Dialect
 from antiphon.engine.remote.output import Next, RemoteOutput, Vocabulary
 from antiphon.engine.remote.pool import Lease, UpstreamPool
 from antiphon.engine.remote.router import block_hashes
-from antiphon.engine.remote.segment import UpstreamEnded, UpstreamFailed, UpstreamStarted
+from antiphon.engine.remote.segment import UpstreamEnded, UpstreamFailed, UpstreamReused
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import AntiphonError, InternalError
 
@@ -198,12 +198,14 @@ class RemoteEngine:
         while output.finished is None:
             segment = output.next_segment()
             produced = 0
+            reused: int | None = None
             stream = self._dialect.stream(self._client, lease.url, segment)
             # Leaving early closes the upstream's stream at once: it stops generating.
             async with contextlib.aclosing(stream):
                 async for event in stream:
-                    if isinstance(event, UpstreamStarted):
-                        self._on_started(output, len(segment.tokens), event.cached_tokens, events)
+                    if isinstance(event, UpstreamReused):
+                        reused = event.cached_tokens
+                        self._on_reused(output, len(segment.tokens), reused, events)
                         continue
                     chunks: list[TextChunk] = []
                     if isinstance(event, UpstreamEnded):
@@ -220,9 +222,13 @@ class RemoteEngine:
                         events.put_nowait(chunk)
                     if verdict is not Next.MORE:
                         break
+            if reused is None and (produced or output.finished is not None):
+                # Cut short before the upstream said what it reused (vLLM says it last):
+                # the prompt counts as computed, none of it as read from a cache.
+                self._on_reused(output, len(segment.tokens), 0, events)
 
-    def _on_started(self, output: RemoteOutput, tokens: int, cached: int,
-                    events: asyncio.Queue[GenerationEvent]) -> None:
+    def _on_reused(self, output: RemoteOutput, tokens: int, cached: int,
+                   events: asyncio.Queue[GenerationEvent]) -> None:
         cached = min(cached, tokens)
         self._counts.cached_prompt_tokens += cached
         self._counts.prompt_tokens += tokens - cached

@@ -9,7 +9,6 @@ streamed object (`return_progress`) says how much of the prompt the upstream's c
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -22,8 +21,16 @@ from antiphon.engine.remote.segment import (
     UpstreamEvent,
     UpstreamFacts,
     UpstreamFailed,
-    UpstreamStarted,
+    UpstreamReused,
     UpstreamTokens,
+)
+from antiphon.engine.remote.upstream_http import (
+    answers_ok,
+    error_text,
+    failures_as_upstream_failed,
+    get_json,
+    post_json,
+    sse_data,
 )
 
 # common_grammar_trigger_type: a regex found anywhere in the output (our lazy grammars'
@@ -68,26 +75,23 @@ async def stream_completion(
 ) -> AsyncGenerator[UpstreamEvent, None]:
     """The upstream's events for one segment. Raises `UpstreamFailed` when the upstream
     cannot be reached, answers with an error, or the stream breaks."""
-    try:
+    with failures_as_upstream_failed():
         async with session.post(f"{base_url}/completion", json=completion_body(segment)) as response:
             if response.status != 200:
-                raise UpstreamFailed(await _error_text(response), retryable=response.status >= 500)
-            started = False
-            async for line in response.content:  # one SSE line at a time
-                if not line.startswith(b"data:"):
-                    continue
-                data = json.loads(line[5:])
+                raise UpstreamFailed(await error_text(response), retryable=response.status >= 500)
+            reported = False
+            async for data in sse_data(response):
                 if "error" in data:
                     raise UpstreamFailed(str(data["error"].get("message", data["error"])))
                 progress = data.get("prompt_progress")
                 if progress is not None:
-                    if not started:
-                        started = True
-                        yield UpstreamStarted(int(progress.get("cache", 0)))
+                    if not reported:
+                        reported = True
+                        yield UpstreamReused(int(progress.get("cache", 0)))
                     continue
-                if not started:  # an upstream too old to report progress
-                    started = True
-                    yield UpstreamStarted(int(data.get("timings", {}).get("cache_n", 0)))
+                if not reported:  # an upstream too old to report progress
+                    reported = True
+                    yield UpstreamReused(int(data.get("timings", {}).get("cache_n", 0)))
                 tokens = data.get("tokens")
                 if tokens:
                     yield UpstreamTokens(tuple(tokens))
@@ -95,44 +99,26 @@ async def stream_completion(
                     yield UpstreamEnded(str(data.get("stop_type", "none")))
                     return
             raise UpstreamFailed("the upstream closed the stream before it ended")
-    except (TimeoutError, aiohttp.ClientError) as error:
-        raise UpstreamFailed(f"{type(error).__name__}: {error}".rstrip(": ")) from error
-    except (ValueError, TypeError, AttributeError) as error:  # not the JSON it documents
-        raise UpstreamFailed(f"the upstream sent a malformed event: {error}") from error
-
-
-async def _error_text(response: aiohttp.ClientResponse) -> str:
-    try:
-        detail = (await response.json(content_type=None)).get("error", {}).get("message")
-    except (ValueError, AttributeError, aiohttp.ClientError):
-        detail = None
-    return f"HTTP {response.status}" + (f": {detail}" if detail else "")
 
 
 async def read_facts(session: aiohttp.ClientSession, base_url: str) -> UpstreamFacts:
     """Its window per slot, slot count and model file, from `/props`."""
-    try:
-        async with session.get(f"{base_url}/props", timeout=_QUICK) as response:
-            response.raise_for_status()
-            props = await response.json(content_type=None)
-        settings = props["default_generation_settings"]
+    props = await get_json(session, f"{base_url}/props")
+    with failures_as_upstream_failed():
         return UpstreamFacts(
-            slot_context=int(settings["n_ctx"]),
+            slot_context=int(props["default_generation_settings"]["n_ctx"]),
             slots=int(props.get("total_slots", 1)),
             model_path=str(props.get("model_path", "")),
         )
-    except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as error:
-        raise UpstreamFailed(f"{base_url}/props: {type(error).__name__}: {error}") from error
+
+
+async def tokenize(session: aiohttp.ClientSession, base_url: str, text: str) -> list[int]:
+    answer = await post_json(session, f"{base_url}/tokenize",
+                             {"content": text, "add_special": False, "parse_special": False})
+    with failures_as_upstream_failed():
+        return [int(token) for token in answer["tokens"]]
 
 
 async def is_healthy(session: aiohttp.ClientSession, base_url: str) -> bool:
     """llama-server answers 200 on /health once its model is loaded (503 while loading)."""
-    try:
-        async with session.get(f"{base_url}/health", timeout=_HEALTH) as response:
-            return response.status == 200
-    except (TimeoutError, aiohttp.ClientError):
-        return False
-
-
-_QUICK = aiohttp.ClientTimeout(total=5.0)
-_HEALTH = aiohttp.ClientTimeout(total=2.0)
+    return await answers_ok(session, f"{base_url}/health")

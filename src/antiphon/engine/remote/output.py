@@ -33,6 +33,10 @@ class Vocabulary:
     tokenize_template_text: Callable[[str], Sequence[int]]
     token_kinds: repetition.TokenKinds
 
+    @property
+    def end_of_generation_ids(self) -> tuple[int, ...]:
+        return tuple(sorted(self.end_of_generation))
+
 
 class Next(Enum):
     MORE = auto()  # the segment goes on
@@ -67,8 +71,10 @@ class RemoteOutput:
         tokens = request.prompt_tokens + tuple(self.generated)
         if self.thinking is not None and self.thinking.open:
             budget = self.thinking_budget_left()
+            # Banned outright: some engines' "ignore EOS" only stops them ending on it.
             return Segment(tokens, remaining if budget is None else min(remaining, budget),
-                           request.sampling, end_of_generation_banned=True)
+                           request.sampling, banned_tokens=self._vocabulary.end_of_generation_ids,
+                           end_of_generation_banned=True)
         grammar = request.grammar
         # Control tokens render as no text, but a grammar judges them by their literal text.
         banned = self._vocabulary.control_tokens if grammar is not None else ()

@@ -20,13 +20,15 @@ class Segment:
     max_tokens: int
     sampling: SamplingParams
     grammar: Grammar | None = None
-    banned_tokens: tuple[int, ...] = ()
-    end_of_generation_banned: bool = False
+    banned_tokens: tuple[int, ...] = ()  # never sampled (includes the end-of-generation
+    end_of_generation_banned: bool = False  # tokens when this is set)
 
 
 @dataclass(frozen=True)
-class UpstreamStarted:
-    """The upstream began the segment; `cached_tokens` of it came from its prefix cache."""
+class UpstreamReused:
+    """How many of the segment's prompt tokens the upstream found in its prefix cache.
+    llama-server and SGLang say it before the first token; vLLM only with its last event,
+    so it may follow the tokens (and never come if the segment is cut short)."""
 
     cached_tokens: int
 
@@ -43,7 +45,7 @@ class UpstreamEnded:
     reason: str
 
 
-UpstreamEvent = UpstreamStarted | UpstreamTokens | UpstreamEnded
+UpstreamEvent = UpstreamReused | UpstreamTokens | UpstreamEnded
 
 
 @dataclass(frozen=True)

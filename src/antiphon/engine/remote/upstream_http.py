@@ -1,0 +1,81 @@
+"""What every dialect does the same way over HTTP: read a server-sent event stream, turn an
+error answer into a message, read a JSON endpoint, and call a health endpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+
+from antiphon.engine.remote.segment import UpstreamFailed
+
+QUICK = aiohttp.ClientTimeout(total=5.0)  # an upstream's facts, a tokenization
+HEALTH = aiohttp.ClientTimeout(total=2.0)
+
+
+@contextlib.contextmanager
+def failures_as_upstream_failed() -> Iterator[None]:
+    """Network faults and answers that are not the JSON an upstream documents become
+    `UpstreamFailed` (retryable: the fault is the upstream's, not the request's)."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ClientError) as error:
+        raise UpstreamFailed(f"{type(error).__name__}: {error}".rstrip(": ")) from error
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+        raise UpstreamFailed(f"the upstream sent a malformed answer: {error!r}") from error
+
+
+async def sse_data(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+    """Each `data:` event's JSON, until `[DONE]` or the end of the stream."""
+    async for line in response.content:  # one line at a time
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return
+        yield json.loads(payload)
+
+
+async def error_text(response: aiohttp.ClientResponse) -> str:
+    """`HTTP 400: message`, with the message wherever the upstream put it."""
+    try:
+        body = await response.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        body = None
+    detail = body.get("error", body.get("message")) if isinstance(body, dict) else None
+    if isinstance(detail, dict):
+        detail = detail.get("message")
+    return f"HTTP {response.status}" + (f": {detail}" if detail else "")
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+    """A JSON endpoint's answer; raises `UpstreamFailed` naming the URL."""
+    try:
+        async with session.get(url, timeout=QUICK) as response:
+            if response.status != 200:
+                raise UpstreamFailed(f"{url}: {await error_text(response)}")
+            return await response.json(content_type=None)
+    except (TimeoutError, aiohttp.ClientError, ValueError) as error:
+        raise UpstreamFailed(f"{url}: {type(error).__name__}: {error}") from error
+
+
+async def post_json(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> Any:
+    try:
+        async with session.post(url, json=body, timeout=QUICK) as response:
+            if response.status != 200:
+                raise UpstreamFailed(f"{url}: {await error_text(response)}")
+            return await response.json(content_type=None)
+    except (TimeoutError, aiohttp.ClientError, ValueError) as error:
+        raise UpstreamFailed(f"{url}: {type(error).__name__}: {error}") from error
+
+
+async def answers_ok(session: aiohttp.ClientSession, url: str) -> bool:
+    """Whether a health endpoint answers 200 (engines answer 503 while loading)."""
+    try:
+        async with session.get(url, timeout=HEALTH) as response:
+            return response.status == 200
+    except (TimeoutError, aiohttp.ClientError):
+        return False
