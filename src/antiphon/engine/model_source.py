@@ -195,7 +195,8 @@ def _embedded(model_id: str | None = None) -> ModelSource:
 
 
 def parse_model_spec(spec: str) -> ModelSource | RemoteModelSource:
-    """`PATH.gguf`, `hf:OWNER/REPO/FILE.gguf`, `embedded` or `llama-server:URL,URL…`, or
+    """`PATH.gguf`, `hf:OWNER/REPO/FILE.gguf`, `embedded` or `KIND:URL,URL…` (a pool of
+    llama-server, vllm or sglang upstreams), or
     any of them as `ID=…`, optionally followed by `;ctx=N`, `;max-output-tokens=N`,
     `;temperature=T`, `;top-k=K`, `;top-p=P` and `;gpu-layers=N` (and a pool's own options).
     An id names the model in requests and in /v1/models."""

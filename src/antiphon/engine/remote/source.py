@@ -1,20 +1,26 @@
 """A served model backed by upstream engine servers: `--model` for a pool.
 
     --model 'ID=llama-server:http://gpu1:8080,http://gpu2:8080;tokenizer=PATH.gguf'
+    --model 'ID=vllm:http://gpu1:8000,http://gpu2:8000;tokenizer=PATH.gguf'
+    --model 'ID=sglang:http://gpu1:30000;tokenizer=PATH.gguf'
 
-The location names the upstream kind and its base URLs; the options after it are the ones
+The location names the upstream kind (`llama-server`, `vllm` or `sglang`) and its base
+URLs; the options after it are the ones
 every model takes (`ctx`, `max-output-tokens`, sampling) and these:
 
 - `tokenizer=`: the model's GGUF file (a path, `hf:OWNER/REPO/FILE.gguf` or `embedded`),
   read for its vocabulary and chat template only (no weights are loaded). antiphon renders
-  and tokenizes every prompt itself, so it must be the upstream's model. Without it, the
-  file a llama-server upstream reports in `/props` is used when it exists on this machine.
-- `concurrency=N`: requests each upstream runs at once (default: its slot count).
+  and tokenizes every prompt itself, so it must be the upstream's model (start-up checks
+  that the upstream tokenizes a sample text the same way). Without it, the file a
+  llama-server upstream reports in `/props` is used when it exists on this machine; vLLM
+  and SGLang load Hugging Face folders, so for them it must be given.
+- `concurrency=N`: requests each upstream runs at once (default: llama-server's slot
+  count, SGLang's running-request limit, 256 for vLLM, whose limit is not published).
 - `routing=affinity|round-robin`: how requests are spread over the upstreams.
 - `health-interval=SECONDS`: how often each upstream's health is checked (default 5); an
   ejected upstream returns to the pool at the first check it passes.
 - `api-key=KEY`: sent to every upstream as `Authorization: Bearer KEY` (llama-server's
-  `--api-key`); put the spec in the config file to keep the key off the command line.
+  `--api-key`, vLLM's and SGLang's too); put the spec in the config file to keep the key off the command line.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ from typing import Literal, cast
 
 from antiphon.engine.remote.router import RoutingPolicy
 
-UpstreamKind = Literal["llama-server"]
-UPSTREAM_KINDS: tuple[UpstreamKind, ...] = ("llama-server",)
+UpstreamKind = Literal["llama-server", "vllm", "sglang"]
+UPSTREAM_KINDS: tuple[UpstreamKind, ...] = ("llama-server", "vllm", "sglang")
 ROUTING_POLICIES: tuple[RoutingPolicy, ...] = ("affinity", "round-robin")
 
 
