@@ -10,6 +10,8 @@ Opt-in (vLLM takes ~1 minute to start and ~5 minutes for these tests on two core
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,15 @@ from pathlib import Path
 import anthropic
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
+from antiphon.chat.constraints import answer_grammar
+from antiphon.chat.grammar.gbnf import render_grammar
+from antiphon.chat.grammar.json_schema import schema_grammar
+from antiphon.chat.tool_calls.generic import GenericToolFormat
+from antiphon.chat.tool_calls.hermes import HermesToolFormat
+from antiphon.chat.tool_specs import ToolPolicy, read_tools
+from antiphon.protocol.messages import Tool
 from tests.conftest import Server, start_server, stop_server
 from tests.e2e.sse_reader import named_events
 from tests.e2e.test_model_sources import run_cli
@@ -32,7 +42,10 @@ from tests.e2e.test_remote_pool import (  # run here against vLLM, with this mod
     test_text_and_its_usage_match_count_tokens,
     test_thinking_within_its_budget_then_the_answer,
 )
-from tests.e2e.upstreams import VLLM_CONTEXT, VllmServer
+from tests.e2e.upstreams import VLLM_CACHE, VLLM_CONTEXT, VllmServer
+from tests.unit.test_json_schema_grammar import SUPPORTED
+
+FIXTURES = Path(__file__).parents[1] / "fixtures/claude_code"
 
 pytestmark = pytest.mark.vllm
 
@@ -114,3 +127,49 @@ def test_a_tokenizer_that_is_not_the_upstreams_model_is_refused(
     assert wrong.returncode == 2 and "tokenize a sample text differently" in wrong.stderr
     hugging_face_folder = run_cli("serve", "--model", f"m=vllm:{vllm.url}", env=data)
     assert hugging_face_folder.returncode == 2 and ";tokenizer=PATH.gguf" in hugging_face_folder.stderr
+
+
+def antiphons_grammars() -> list[str]:
+    """Grammars antiphon writes: Claude Code's real tool set (its captured first turn) as a
+    lazy call grammar, a forced call and with parallel calls, and every schema of the
+    grammar unit tests."""
+    body = json.loads((FIXTURES / "main_turn.json").read_text())["body"]
+    tools = read_tools([TypeAdapter(Tool).validate_python(tool) for tool in body["tools"]])
+    texts = []
+    for policy in (ToolPolicy("auto", True), ToolPolicy("any", False),
+                   ToolPolicy("tool", True, tools[0].name)):
+        for tool_format in (HermesToolFormat(), GenericToolFormat()):
+            grammar = answer_grammar(tool_format, tools, policy, None)
+            assert grammar is not None
+            texts.append(grammar.gbnf)
+    for schema in SUPPORTED:
+        rules = schema_grammar(schema, "answer", strict=False)
+        texts.append(render_grammar(rules.entry, [rules]))
+    return texts
+
+
+def test_every_grammar_antiphon_writes_compiles_under_xgrammar() -> None:
+    """vLLM and SGLang constrain with xgrammar, which reads llama.cpp's GBNF with small
+    differences (it refused an empty alternative): each grammar compiles with vLLM's
+    xgrammar against the model's vocabulary."""
+    compile_all = (
+        "import json, sys, xgrammar as xg\n"
+        "from transformers import AutoTokenizer\n"
+        "tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])\n"
+        "compiler = xg.GrammarCompiler(xg.TokenizerInfo.from_huggingface(tokenizer))\n"
+        "failed = []\n"
+        "for index, text in enumerate(json.load(sys.stdin)):\n"
+        "    try:\n"
+        "        compiler.compile_grammar(text)\n"
+        "    except Exception as error:\n"
+        "        failed.append(f'{index}: {error}')\n"
+        "print(json.dumps(failed))\n"
+    )
+    grammars = antiphons_grammars()
+    result = subprocess.run(
+        [str(VLLM_CACHE / "vllm-venv/bin/python"), "-c", compile_all, str(VLLM_CACHE / "smollm2-hf")],
+        input=json.dumps(grammars), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert len(grammars) > 20
