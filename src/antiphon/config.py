@@ -50,8 +50,9 @@ class Settings(BaseModel):
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
     model: tuple[str, ...] = Field(
         (),
-        description="Model to serve: a .gguf path or hf:OWNER/REPO/FILE.gguf, optionally as "
-        "ID=…. Repeatable; the first is the default. None: the embedded SmolLM2-135M-Instruct.",
+        description="Model to serve: a .gguf path, hf:OWNER/REPO/FILE.gguf or KIND:URL,URL… (a "
+        "pool of llama-server, vllm or sglang upstreams), optionally as ID=…. Repeatable; the "
+        "first is the default. None: the embedded SmolLM2-135M-Instruct.",
     )
     alias: tuple[str, ...] = Field(
         ("claude-*",),
