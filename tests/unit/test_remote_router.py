@@ -48,7 +48,25 @@ def test_a_loaded_upstream_is_passed_over_despite_its_prefix() -> None:
     busy = [Candidate(home, 6), Candidate(other, 0)]
     assert router.choose(busy, shared, total_load=6).index == other
     # Within its share it keeps the request.
-    assert router.choose([Candidate(home, 1), Candidate(other, 0)], shared, 1).index == home
+    router = Router(2)
+    home = router.choose(idle(2), shared, 0).index
+    assert router.choose([Candidate(home, 1), Candidate(1 - home, 0)], shared, 1).index == home
+
+
+def test_a_prefix_held_by_several_goes_to_the_least_loaded_of_them() -> None:
+    """A system prompt every conversation shares, once on two upstreams: new conversations
+    go to whichever of the two is less busy, not always to the first."""
+    router = Router(3)
+    system = prompt(5, 8 * BLOCK_TOKENS)
+    first = router.choose(idle(3), block_hashes(system + prompt(1, BLOCK_TOKENS)), 0).index
+    busy = [Candidate(first, 2), *(Candidate(i, 0) for i in range(3) if i != first)]
+    second = router.choose(busy, block_hashes(system + prompt(2, BLOCK_TOKENS)), 2).index
+    assert second != first  # past its share: another upstream gets the shared prompt too
+    loads = {first: 1, second: 0}
+    third_upstream = ({0, 1, 2} - {first, second}).pop()
+    candidates = [Candidate(i, loads.get(i, 0)) for i in range(3)]
+    third = router.choose(candidates, block_hashes(system + prompt(3, BLOCK_TOKENS)), 1).index
+    assert third == second and third != third_upstream  # holds the prompt, and is less busy
 
 
 def test_round_robin_ignores_prefixes() -> None:

@@ -99,15 +99,16 @@ class Router:
     def _affine(self, candidates: Sequence[Candidate], hashes: Sequence[int],
                 total_load: int) -> Candidate:
         share = math.ceil((total_load + 1) / len(self._memories) * LOAD_SLACK)
-        best: Candidate | None = None
-        best_blocks = 0
-        for candidate in candidates:
-            if candidate.load >= max(share, 1):
-                continue  # past its share: affinity must not pile a hot prefix on one upstream
-            blocks = self._memories[candidate.index].matched_blocks(hashes)
-            if blocks > best_blocks:
-                best, best_blocks = candidate, blocks
-        return best if best is not None else self._least_loaded(candidates)
+        # Past its share, an upstream is passed over: affinity must not pile a hot prefix
+        # on one upstream.
+        within = [candidate for candidate in candidates if candidate.load < max(share, 1)]
+        matched = {c.index: self._memories[c.index].matched_blocks(hashes) for c in within}
+        most = max(matched.values(), default=0)
+        if most == 0:
+            return self._least_loaded(candidates)
+        # Several may hold the same prefix (a system prompt every conversation shares): the
+        # least loaded of them takes it, so that new conversations spread over them.
+        return self._least_loaded([c for c in within if matched[c.index] == most])
 
     def _least_loaded(self, candidates: Sequence[Candidate]) -> Candidate:
         lowest = min(candidate.load for candidate in candidates)
