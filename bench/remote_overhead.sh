@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # What antiphon costs in front of an engine server: one `llama-server` (built by
-# bench/build_llama_server.sh, same GGUF), measured three ways on the same warm process:
-#   direct    - llama-server's own /v1/messages
-#   antiphon  - `antiphon serve --model smol=llama-server:URL` in front of it
+# bench/build_llama_server.sh, same GGUF) or, with UPSTREAM=vllm, one vLLM (CPU build and
+# the Hugging Face copy of the same model, from bench/setup_vllm.sh), measured three ways on
+# the same warm process:
+#   direct    - the engine's own /v1/messages (both serve the Anthropic API themselves)
+#   antiphon  - `antiphon serve --model smol=KIND:URL` in front of it
 #   litellm   - LiteLLM's proxy in front of it (its /v1/messages, translated to the
 #               upstream's OpenAI-compatible chat endpoint); installed from PyPI into
 #               $CACHE/litellm-venv on first use. LITELLM=0 leaves it out.
@@ -12,6 +14,7 @@
 #
 #   bash bench/build_llama_server.sh
 #   ROUNDS=2 bash bench/remote_overhead.sh
+#   bash bench/setup_vllm.sh && UPSTREAM=vllm ROUNDS=2 bash bench/remote_overhead.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -26,11 +29,14 @@ CTX=${CTX:-4096}
 THREADS=${THREADS:-$(nproc)}
 WARM_REQUESTS=${WARM_REQUESTS:-200}
 LITELLM=${LITELLM:-1}
+UPSTREAM=${UPSTREAM:-llama-server}
 RESULTS=${RESULTS:-bench/results/remote-overhead-$(date +%Y%m%d-%H%M%S)}
 UPSTREAM_PORT=8811 ANTIPHON_PORT=8812 LITELLM_PORT=8813
 KEY=sk-bench-5f0c2a9e7b1d4c3a8e6f9b2d1c0a7e4f  # LiteLLM wants a strong sk- master key
 
-[ -x "$LLAMA_SERVER" ] || { echo "no $LLAMA_SERVER: run bench/build_llama_server.sh" >&2; exit 1; }
+if [ "$UPSTREAM" = llama-server ]; then
+  [ -x "$LLAMA_SERVER" ] || { echo "no $LLAMA_SERVER: run bench/build_llama_server.sh" >&2; exit 1; }
+fi
 GGUF=$("$PYTHON" -c 'from antiphon.engine.model_source import embedded_model_path as p; print(p())')
 mkdir -p "$RESULTS"
 pids=()
@@ -45,13 +51,23 @@ wait_healthy() {  # $1: url, $2: pid, $3: log
   echo "not healthy: $1; see $3" >&2; exit 1
 }
 
-"$LLAMA_SERVER" -m "$GGUF" -c $((CTX * PARALLEL)) --parallel "$PARALLEL" -t "$THREADS" \
-    --host 127.0.0.1 --port $UPSTREAM_PORT > "$RESULTS/llama-server.log" 2>&1 &
-pids+=($!); wait_healthy "http://127.0.0.1:$UPSTREAM_PORT/health" "$!" "$RESULTS/llama-server.log"
+if [ "$UPSTREAM" = vllm ]; then
+  # As it is run in production: graphs compiled, prefix caching on (its default).
+  VLLM_CPU_KVCACHE_SPACE=2 "$CACHE/vllm-venv/bin/python" -m vllm.entrypoints.openai.api_server \
+      --model "$CACHE/smollm2-hf" --served-model-name smol --dtype float32 \
+      --max-model-len "$CTX" --enable-prompt-tokens-details \
+      --host 127.0.0.1 --port $UPSTREAM_PORT > "$RESULTS/vllm.log" 2>&1 &
+  pids+=($!); wait_healthy "http://127.0.0.1:$UPSTREAM_PORT/health" "$!" "$RESULTS/vllm.log"
+  spec="smol=vllm:http://127.0.0.1:$UPSTREAM_PORT;tokenizer=embedded"
+else
+  "$LLAMA_SERVER" -m "$GGUF" -c $((CTX * PARALLEL)) --parallel "$PARALLEL" -t "$THREADS" \
+      --host 127.0.0.1 --port $UPSTREAM_PORT > "$RESULTS/llama-server.log" 2>&1 &
+  pids+=($!); wait_healthy "http://127.0.0.1:$UPSTREAM_PORT/health" "$!" "$RESULTS/llama-server.log"
+  spec="smol=llama-server:http://127.0.0.1:$UPSTREAM_PORT"
+fi
 
 ANTIPHON_DATA_DIR="$RESULTS/antiphon-data" "$PYTHON" -m antiphon serve --port $ANTIPHON_PORT \
-    --api-key $KEY --max-queue 256 \
-    --model "smol=llama-server:http://127.0.0.1:$UPSTREAM_PORT" > "$RESULTS/antiphon.log" 2>&1 &
+    --api-key $KEY --max-queue 256 --model "$spec" > "$RESULTS/antiphon.log" 2>&1 &
 pids+=($!); wait_healthy "http://127.0.0.1:$ANTIPHON_PORT/health" "$!" "$RESULTS/antiphon.log"
 targets="direct antiphon"
 

@@ -40,7 +40,12 @@ from antiphon.engine.remote.dialects import Dialect
 from antiphon.engine.remote.output import Next, RemoteOutput, Vocabulary
 from antiphon.engine.remote.pool import Lease, UpstreamPool
 from antiphon.engine.remote.router import block_hashes
-from antiphon.engine.remote.segment import UpstreamEnded, UpstreamFailed, UpstreamReused
+from antiphon.engine.remote.segment import (
+    Segment,
+    UpstreamEnded,
+    UpstreamFailed,
+    UpstreamReused,
+)
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import AntiphonError, InternalError
 
@@ -194,12 +199,16 @@ class RemoteEngine:
     async def _run(self, lease: Lease, output: RemoteOutput,
                    events: asyncio.Queue[GenerationEvent], timing: _TokenTiming) -> None:
         """The request's segments on one upstream, until it finishes."""
-        upstream = self.pool.upstreams[lease.index]
         while output.finished is None:
-            segment = output.next_segment()
-            produced = 0
-            reused: int | None = None
-            stream = self._dialect.stream(self._client, lease.url, segment)
+            await self._run_segment(lease, output.next_segment(), output, events, timing)
+
+    async def _run_segment(self, lease: Lease, segment: Segment, output: RemoteOutput,
+                           events: asyncio.Queue[GenerationEvent], timing: _TokenTiming) -> None:
+        upstream = self.pool.upstreams[lease.index]
+        produced = 0
+        reused: int | None = None
+        stream = self._dialect.stream(self._client, lease.url, segment)
+        try:
             # Leaving early closes the upstream's stream at once: it stops generating.
             async with contextlib.aclosing(stream):
                 async for event in stream:
@@ -221,7 +230,8 @@ class RemoteEngine:
                     for chunk in chunks:
                         events.put_nowait(chunk)
                     if verdict is not Next.MORE:
-                        break
+                        return
+        finally:
             if reused is None and (produced or output.finished is not None):
                 # Cut short before the upstream said what it reused (vLLM says it last):
                 # the prompt counts as computed, none of it as read from a cache.
