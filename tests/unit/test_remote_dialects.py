@@ -208,3 +208,8 @@ def test_sglang_facts_come_from_its_models_list_and_server_info() -> None:
     facts, _ = serve({"/v1/models": (200, json.dumps(models).encode()),
                       "/server_info": (200, json.dumps(info).encode())}, sglang.read_facts)
     assert facts == UpstreamFacts(32768, 48, "Qwen/Qwen2.5-7B-Instruct")
+    older = {"model_path": "m", "max_running_requests": 16}  # before /server_info existed
+    facts, _ = serve({"/v1/models": (200, json.dumps(models).encode()),
+                      "/server_info": (404, b'{"detail": "Not Found"}'),
+                      "/get_server_info": (200, json.dumps(older).encode())}, sglang.read_facts)
+    assert facts == UpstreamFacts(32768, 16, "m")

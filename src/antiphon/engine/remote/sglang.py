@@ -114,7 +114,10 @@ def _raise_on_error(data: dict[str, Any]) -> None:
 async def read_facts(session: aiohttp.ClientSession, base_url: str) -> UpstreamFacts:
     """Its window (`/v1/models`), running-request limit (`/server_info`) and model."""
     models = await get_json(session, f"{base_url}/v1/models")
-    info = await get_json(session, f"{base_url}/server_info")
+    try:
+        info = await get_json(session, f"{base_url}/server_info")
+    except UpstreamFailed:  # SGLang before /server_info: the name it has deprecated since
+        info = await get_json(session, f"{base_url}/get_server_info")
     with failures_as_upstream_failed():
         model = models["data"][0]
         states = info.get("internal_states") or [{}]
