@@ -30,6 +30,7 @@ from antiphon.engine.remote.upstream_http import (
     failures_as_upstream_failed,
     get_json,
     post_json,
+    raise_on_error_event,
     sse_data,
 )
 
@@ -81,8 +82,7 @@ async def stream_completion(
                 raise UpstreamFailed(await error_text(response), retryable=response.status >= 500)
             reported = False
             async for data in sse_data(response):
-                if "error" in data:
-                    raise UpstreamFailed(str(data["error"].get("message", data["error"])))
+                raise_on_error_event(data)
                 progress = data.get("prompt_progress")
                 if progress is not None:
                     if not reported:

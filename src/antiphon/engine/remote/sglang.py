@@ -36,6 +36,7 @@ from antiphon.engine.remote.upstream_http import (
     failures_as_upstream_failed,
     get_json,
     post_json,
+    raise_on_error_event,
     sse_data,
 )
 
@@ -80,7 +81,7 @@ async def stream_generate(
             seen = 0  # output ids passed on so far
             reported = False
             async for data in sse_data(response):
-                _raise_on_error(data)
+                raise_on_error_event(data)
                 meta = data["meta_info"]
                 if not reported:
                     reported = True
@@ -101,14 +102,6 @@ async def stream_generate(
                     yield UpstreamEnded(_ENDED.get(str(kind), str(kind)))
                     return
             raise UpstreamFailed("the upstream closed the stream before it ended")
-
-
-def _raise_on_error(data: dict[str, Any]) -> None:
-    error = data.get("error")
-    if error is not None:  # refused after the stream began (a prompt too long, ...)
-        message = error.get("message", error) if isinstance(error, dict) else error
-        code = error.get("code", 500) if isinstance(error, dict) else 500
-        raise UpstreamFailed(str(message), retryable=not 400 <= int(code) < 500)
 
 
 async def read_facts(session: aiohttp.ClientSession, base_url: str) -> UpstreamFacts:

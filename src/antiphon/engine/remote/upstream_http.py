@@ -39,6 +39,17 @@ async def sse_data(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
         yield json.loads(payload)
 
 
+def raise_on_error_event(data: dict[str, Any]) -> None:
+    """An `{"error": …}` event inside a 200 stream (vLLM and SGLang refuse that way once
+    the stream has begun: a grammar they cannot compile, a prompt too long) fails the call;
+    a 4xx one is the request's fault, not the upstream's, so it is not retried elsewhere."""
+    error = data.get("error")
+    if error is not None:
+        message = error.get("message", error) if isinstance(error, dict) else error
+        code = error.get("code", 500) if isinstance(error, dict) else 500
+        raise UpstreamFailed(str(message), retryable=not 400 <= int(code) < 500)
+
+
 async def error_text(response: aiohttp.ClientResponse) -> str:
     """`HTTP 400: message`, with the message wherever the upstream put it."""
     try:

@@ -33,6 +33,7 @@ from antiphon.engine.remote.upstream_http import (
     failures_as_upstream_failed,
     get_json,
     post_json,
+    raise_on_error_event,
     sse_data,
 )
 
@@ -81,7 +82,7 @@ async def stream_completion(
                 raise UpstreamFailed(await error_text(response), retryable=response.status >= 500)
             events = sse_data(response)
             async for data in events:
-                _raise_on_error(data)
+                raise_on_error_event(data)
                 choice = data["choices"][0] if data.get("choices") else None
                 if choice is None:
                     continue  # a usage-only event with no end before it: skip
@@ -103,17 +104,9 @@ async def stream_completion(
             raise UpstreamFailed("the upstream closed the stream before it ended")
 
 
-def _raise_on_error(data: dict[str, Any]) -> None:
-    error = data.get("error")
-    if error is not None:  # vLLM reports a bad grammar inside a 200 stream
-        message = error.get("message", error) if isinstance(error, dict) else error
-        code = error.get("code", 500) if isinstance(error, dict) else 500
-        raise UpstreamFailed(str(message), retryable=not 400 <= int(code) < 500)
-
-
 async def _cached_tokens(events: AsyncIterator[Any]) -> int:
     async for data in events:
-        _raise_on_error(data)
+        raise_on_error_event(data)
         usage = data.get("usage")
         if usage is not None and not data.get("choices"):
             details = usage.get("prompt_tokens_details") or {}
