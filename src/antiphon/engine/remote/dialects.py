@@ -29,6 +29,7 @@ DIALECTS: dict[UpstreamKind, Dialect] = {
     "llama-server": Dialect(llama_server.stream_completion, llama_server.read_facts,
                             llama_server.tokenize, llama_server.is_healthy),
     "vllm": Dialect(vllm.stream_completion, vllm.read_facts, vllm.tokenize, vllm.is_healthy),
-    "sglang": Dialect(sglang.stream_generate, sglang.read_facts, sglang.tokenize,
+    # SGLang's /tokenize takes and answers what vLLM's does.
+    "sglang": Dialect(sglang.stream_generate, sglang.read_facts, vllm.tokenize,
                       sglang.is_healthy),
 }

@@ -35,7 +35,6 @@ from antiphon.engine.remote.upstream_http import (
     error_text,
     failures_as_upstream_failed,
     get_json,
-    post_json,
     raise_on_error_event,
     sse_data,
 )
@@ -121,13 +120,6 @@ async def read_facts(session: aiohttp.ClientSession, base_url: str) -> UpstreamF
             slots=int(slots),
             model_path=str(info.get("model_path", "")),
         )
-
-
-async def tokenize(session: aiohttp.ClientSession, base_url: str, text: str) -> list[int]:
-    answer = await post_json(session, f"{base_url}/tokenize",
-                             {"prompt": text, "add_special_tokens": False})
-    with failures_as_upstream_failed():
-        return [int(token) for token in answer["tokens"]]
 
 
 async def is_healthy(session: aiohttp.ClientSession, base_url: str) -> bool:
