@@ -9,6 +9,7 @@ streamed object (`return_progress`) says how much of the prompt the upstream's c
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -26,12 +27,10 @@ from antiphon.engine.remote.segment import (
 )
 from antiphon.engine.remote.upstream_http import (
     answers_ok,
-    error_text,
     failures_as_upstream_failed,
     get_json,
+    post_events,
     post_json,
-    raise_on_error_event,
-    sse_data,
 )
 
 # common_grammar_trigger_type: a regex found anywhere in the output (our lazy grammars'
@@ -76,13 +75,11 @@ async def stream_completion(
 ) -> AsyncGenerator[UpstreamEvent, None]:
     """The upstream's events for one segment. Raises `UpstreamFailed` when the upstream
     cannot be reached, answers with an error, or the stream breaks."""
+    events = post_events(session, f"{base_url}/completion", completion_body(segment))
     with failures_as_upstream_failed():
-        async with session.post(f"{base_url}/completion", json=completion_body(segment)) as response:
-            if response.status != 200:
-                raise UpstreamFailed(await error_text(response), retryable=response.status >= 500)
+        async with contextlib.aclosing(events):
             reported = False
-            async for data in sse_data(response):
-                raise_on_error_event(data)
+            async for data in events:
                 progress = data.get("prompt_progress")
                 if progress is not None:
                     if not reported:

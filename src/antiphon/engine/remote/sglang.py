@@ -15,6 +15,7 @@ machine, so its tests replay the documented events.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -32,11 +33,9 @@ from antiphon.engine.remote.segment import (
 from antiphon.engine.remote.structural_tag import lazy_grammar_tag
 from antiphon.engine.remote.upstream_http import (
     answers_ok,
-    error_text,
     failures_as_upstream_failed,
     get_json,
-    raise_on_error_event,
-    sse_data,
+    post_events,
 )
 
 _ENDED = {"stop": "eos", "length": "limit"}  # finish_reason.type → UpstreamEnded.reason
@@ -73,14 +72,12 @@ async def stream_generate(
     session: aiohttp.ClientSession, base_url: str, segment: Segment
 ) -> AsyncGenerator[UpstreamEvent, None]:
     """The upstream's events for one segment; raises `UpstreamFailed`."""
+    events = post_events(session, f"{base_url}/generate", generate_body(segment))
     with failures_as_upstream_failed():
-        async with session.post(f"{base_url}/generate", json=generate_body(segment)) as response:
-            if response.status != 200:
-                raise UpstreamFailed(await error_text(response), retryable=response.status >= 500)
+        async with contextlib.aclosing(events):
             seen = 0  # output ids passed on so far
             reported = False
-            async for data in sse_data(response):
-                raise_on_error_event(data)
+            async for data in events:
                 meta = data["meta_info"]
                 if not reported:
                     reported = True

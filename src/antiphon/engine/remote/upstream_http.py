@@ -1,11 +1,12 @@
-"""What every dialect does the same way over HTTP: read a server-sent event stream, turn an
-error answer into a message, read a JSON endpoint, and call a health endpoint."""
+"""What every dialect does the same way over HTTP: make a streamed call and read its
+server-sent events, turn an error answer into a message, read a JSON endpoint, and call a
+health endpoint."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -62,20 +63,32 @@ async def error_text(response: aiohttp.ClientResponse) -> str:
     return f"HTTP {response.status}" + (f": {detail}" if detail else "")
 
 
+async def post_events(session: aiohttp.ClientSession, url: str,
+                      body: dict[str, Any]) -> AsyncGenerator[Any, None]:
+    """A streamed call's events, as JSON. An error answer or an error event raises
+    `UpstreamFailed`. Callers close it with `contextlib.aclosing`, so that leaving early
+    closes the connection at once (the upstream then stops generating)."""
+    async with session.post(url, json=body) as response:
+        if response.status != 200:
+            raise UpstreamFailed(await error_text(response), retryable=response.status >= 500)
+        async for data in sse_data(response):
+            raise_on_error_event(data)
+            yield data
+
+
 async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
     """A JSON endpoint's answer; raises `UpstreamFailed` naming the URL."""
-    try:
-        async with session.get(url, timeout=QUICK) as response:
-            if response.status != 200:
-                raise UpstreamFailed(f"{url}: {await error_text(response)}")
-            return await response.json(content_type=None)
-    except (TimeoutError, aiohttp.ClientError, ValueError) as error:
-        raise UpstreamFailed(f"{url}: {type(error).__name__}: {error}") from error
+    return await _json_call(session, "GET", url, None)
 
 
 async def post_json(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> Any:
+    return await _json_call(session, "POST", url, body)
+
+
+async def _json_call(session: aiohttp.ClientSession, method: str, url: str,
+                     body: dict[str, Any] | None) -> Any:
     try:
-        async with session.post(url, json=body, timeout=QUICK) as response:
+        async with session.request(method, url, json=body, timeout=QUICK) as response:
             if response.status != 200:
                 raise UpstreamFailed(f"{url}: {await error_text(response)}")
             return await response.json(content_type=None)

@@ -12,6 +12,7 @@ must be on), so that count is read ahead of the last tokens. The server's
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -29,12 +30,10 @@ from antiphon.engine.remote.segment import (
 from antiphon.engine.remote.structural_tag import lazy_grammar_tag
 from antiphon.engine.remote.upstream_http import (
     answers_ok,
-    error_text,
     failures_as_upstream_failed,
     get_json,
+    post_events,
     post_json,
-    raise_on_error_event,
-    sse_data,
 )
 
 DEFAULT_CONCURRENCY = 256  # vLLM's default max_num_seqs on most hardware
@@ -75,14 +74,10 @@ async def stream_completion(
     session: aiohttp.ClientSession, base_url: str, segment: Segment
 ) -> AsyncGenerator[UpstreamEvent, None]:
     """The upstream's events for one segment; raises `UpstreamFailed`."""
+    events = post_events(session, f"{base_url}/v1/completions", completion_body(segment))
     with failures_as_upstream_failed():
-        url = f"{base_url}/v1/completions"
-        async with session.post(url, json=completion_body(segment)) as response:
-            if response.status != 200:
-                raise UpstreamFailed(await error_text(response), retryable=response.status >= 500)
-            events = sse_data(response)
+        async with contextlib.aclosing(events):
             async for data in events:
-                raise_on_error_event(data)
                 choice = data["choices"][0] if data.get("choices") else None
                 if choice is None:
                     continue  # a usage-only event with no end before it: skip
@@ -106,7 +101,6 @@ async def stream_completion(
 
 async def _cached_tokens(events: AsyncIterator[Any]) -> int:
     async for data in events:
-        raise_on_error_event(data)
         usage = data.get("usage")
         if usage is not None and not data.get("choices"):
             details = usage.get("prompt_tokens_details") or {}
