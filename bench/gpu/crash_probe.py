@@ -77,7 +77,7 @@ if __name__ == "__main__":
         for variant in VARIANTS:
             started = time.time()
             done = subprocess.run([sys.executable, "-X", "faulthandler", __file__, sys.argv[1], variant],
-                                  capture_output=True, text=True, timeout=120)
+                                  capture_output=True, text=True, timeout=45)
             tail = (done.stdout + done.stderr).strip().splitlines()[-12:]
             print(f"== {variant}: rc {done.returncode} in {time.time() - started:.1f}s")
             for line in tail:

@@ -6,7 +6,7 @@
 #   .gpu1/  llama.cpp's sources from the pinned llama-cpp-python sdist (without models,
 #           docs, tests and the web UI), wheels of antiphon's dependencies that the
 #           device's image lacks (Python 3.12), the bindings' Python package, and the
-#           first 36 MB of the embedded GGUF;
+#           first 35 MB of the embedded GGUF;
 #   .gpu2/  the rest of the GGUF and its checksum.
 #
 # Then, back to back (the machine stays warm 30 s between calls; the second finds the
@@ -35,7 +35,7 @@ tar czf .gpu1/llama-src.tgz -C "$SDIST/vendor" --exclude='llama.cpp/models' \
 wheels=(starlette uvicorn httptools pydantic pydantic-core annotated-types typing-inspection
         jsonschema referencing rpds-py jsonschema-specifications pypdf cryptography cffi
         pycparser sqlalchemy greenlet alembic mako aiosqlite redis python-multipart puremagic
-        diskcache typing-extensions)
+        diskcache typing-extensions sniffio py-spy)
 pins=()
 for name in "${wheels[@]}"; do
   pins+=("$name==$("$PYTHON" -m pip show "$name" | awk '/^Version:/ {print $2}')")
@@ -49,7 +49,7 @@ done
 bindings=$("$PYTHON" -c 'import llama_cpp, os; print(os.path.dirname(llama_cpp.__file__))')
 rsync -a --exclude lib --exclude __pycache__ --exclude server "$bindings" .gpu1/py/
 gguf=$("$PYTHON" -c 'from antiphon.engine.model_source import embedded_model_path as p; print(p())')
-head -c 36000000 "$gguf" > .gpu1/gguf.a
-tail -c +36000001 "$gguf" > .gpu2/gguf.b
+head -c 35000000 "$gguf" > .gpu1/gguf.a
+tail -c +35000001 "$gguf" > .gpu2/gguf.b
 sha256sum "$gguf" | cut -c1-64 > .gpu2/gguf.sha256
 du -sh .gpu1 .gpu2

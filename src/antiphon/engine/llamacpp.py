@@ -42,6 +42,7 @@ from antiphon.engine.llamacpp_kv import (
 )
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.llamacpp_sequence import SequenceRun, Submission, VocabularyFacts
+from antiphon.engine.os_thread import name_this_thread
 from antiphon.engine.prefix_cache import PrefixCache
 from antiphon.engine.prefix_store import PrefixStore
 from antiphon.engine.sampling import greedy_tokens
@@ -168,6 +169,7 @@ class LlamaCppEngine:
     # ----- engine thread ---------------------------------------------------------------
 
     def _run(self) -> None:
+        name_this_thread(self._thread.name)
         try:
             if self.limits.repetition_window:  # a pass over the vocabulary: 0.4 s for 49k
                 self._token_kinds = repetition.TokenKinds.of_vocabulary(

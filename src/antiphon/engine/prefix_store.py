@@ -29,6 +29,8 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
+from antiphon.engine.os_thread import name_this_thread
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"antiphon-kv-1\n"
@@ -180,6 +182,7 @@ class PrefixStore:
             return None
 
     def _write_loop(self) -> None:
+        name_this_thread("prefix-store")
         _yield_to_decoding()
         while (item := self._pending.get()) is not None:
             try:
