@@ -95,6 +95,7 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
         max_queue=settings.max_queue, batch_tokens=settings.batch_tokens,
         threads=settings.effective_threads, kv_cells=cells,
         repetition_window=settings.repetition_stop, prefix_cache_ram=host_bytes,
+        spill_idle=not placement.all_on_gpus(model.layer_count, gpu_devices()),
     )
     engine = LlamaCppEngine(model, card, limits, store)
     console.print(

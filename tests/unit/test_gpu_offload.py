@@ -39,6 +39,15 @@ def test_start_up_says_where_the_layers_went() -> None:
     assert "CUDA0" not in GpuPlacement(split_mode="none", main_gpu=1).describe(30, (H100, SECOND))
 
 
+def test_only_a_model_wholly_on_gpus_keeps_idle_prefixes_in_the_pool() -> None:
+    """The engine copies idle prefixes out of the pool each step only where some attention
+    runs on the CPU (Scheduler's `spill_idle`)."""
+    assert GpuPlacement().all_on_gpus(30, (H100,))
+    assert GpuPlacement(layers=99).all_on_gpus(30, (H100, SECOND))
+    assert not GpuPlacement(layers=30).all_on_gpus(30, (H100,))  # the output layer stays
+    assert not GpuPlacement().all_on_gpus(30, ())
+
+
 def test_a_main_gpu_the_machine_lacks_is_refused() -> None:
     GpuPlacement(main_gpu=1).check((H100, SECOND))
     with pytest.raises(ValueError, match="main_gpu: 2 is not a GPU here; there are 2"):

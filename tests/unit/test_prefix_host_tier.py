@@ -19,11 +19,13 @@ SLOTS = 4
 
 def _scheduler(
     ram_bytes: int = 1 << 30, kv_cells: int = 4096, capacity: int | None = None,
-    clock: Clock | None = None,
+    clock: Clock | None = None, spill_idle: bool = True,
 ) -> tuple[Scheduler, FakeKv]:
     kv = FakeKv(capacity)
     cache = PrefixCache(range(SLOTS, SLOTS + 32), kv, ram_bytes)
-    scheduler = Scheduler(SLOTS, 64, kv_cells, 1024, cache, kv, clock or Clock())
+    scheduler = Scheduler(
+        SLOTS, 64, kv_cells, 1024, cache, kv, clock or Clock(), spill_idle=spill_idle
+    )
     return scheduler, kv
 
 
@@ -157,6 +159,25 @@ def test_with_the_tier_off_idle_prefixes_stay_in_the_pool() -> None:
     _cache_then_run_another(scheduler, kv, 100, 20, 10)
     assert scheduler.cache.match(tuple(range(100))).resident_length == 100
     assert kv.saved == 0
+
+
+def test_on_a_gpu_idle_prefixes_stay_in_the_pool_until_their_cells_are_needed() -> None:
+    """All layers on GPUs: no eager copy out (a device-to-host copy per layer and run of
+    cells); the host tier still takes what eviction pushes out, and gives it back."""
+    scheduler, kv = _scheduler(spill_idle=False, kv_cells=1024)
+    _cache_then_run_another(scheduler, kv, 100, 20, 10)
+    assert scheduler.cache.match(tuple(range(100))).resident_length == 100
+    assert kv.saved == 0
+    _run(scheduler, kv)
+    scheduler.add(_seq("big", tuple(range(7000, 7950)), 2))  # with the others' > 1024 cells
+    _run(scheduler, kv)
+    assert kv.saved >= 1 and scheduler.cache.ram.spilled_cells > 0
+    _check_tiers(scheduler, kv)
+    again = _seq("again", tuple(range(100)) + (9,), 2)
+    scheduler.add(again)
+    _run(scheduler, kv)
+    assert again.reused == 100
+    _check_tiers(scheduler, kv)
 
 
 def test_accounting_holds_and_idle_prefixes_leave_under_a_random_workload() -> None:

@@ -65,12 +65,23 @@ class GpuPlacement:
                 f"({', '.join(device.name for device in devices)})"
             )
 
-    def describe(self, layer_count: int, devices: tuple[GpuDevice, ...]) -> str:
-        """Where the layers went, as llama.cpp places them (the output layer counts as one
-        more: llama.cpp offloads `n_layer + 1` for "every layer")."""
+    def offloaded(self, layer_count: int, devices: tuple[GpuDevice, ...]) -> int:
+        """Layers llama.cpp puts on GPUs, of `layer_count + 1` (it counts the output layer as
+        one more: it offloads `n_layer + 1` for "every layer")."""
+        if not devices:
+            return 0
         total = layer_count + 1
-        offloaded = total if self.layers < 0 else min(self.layers, total)
-        if not devices or offloaded == 0:
+        return total if self.layers < 0 else min(self.layers, total)
+
+    def all_on_gpus(self, layer_count: int, devices: tuple[GpuDevice, ...]) -> bool:
+        """Every layer, and so every layer's KV cache, on GPUs: no attention runs on the CPU."""
+        return self.offloaded(layer_count, devices) == layer_count + 1
+
+    def describe(self, layer_count: int, devices: tuple[GpuDevice, ...]) -> str:
+        """Where the layers went, as llama.cpp places them."""
+        total = layer_count + 1
+        offloaded = self.offloaded(layer_count, devices)
+        if offloaded == 0:
             return f"all {total} layers on the CPU"
         if self.split_mode == "none" or len(devices) == 1:
             used = devices[self.main_gpu] if self.main_gpu < len(devices) else devices[0]

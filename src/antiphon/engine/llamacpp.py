@@ -63,6 +63,7 @@ class EngineLimits:
     kv_cells: int  # the KV budget: running sequences and the prefix cache share it
     repetition_window: int = 0  # tokens of a loop that end an answer (0: never)
     prefix_cache_ram: int = 0  # bytes of host memory for prefixes out of the pool (0: none)
+    spill_idle: bool = True  # idle prefixes leave the pool each step (Scheduler's argument)
 
 
 @dataclass
@@ -102,7 +103,7 @@ class LlamaCppEngine:
         )
         self._scheduler = Scheduler(
             limits.parallel, limits.batch_tokens, limits.kv_cells, card.context_window, cache,
-            cells,
+            cells, spill_idle=limits.spill_idle,
         )
         self._facts = VocabularyFacts(
             vocab=model.vocab,
