@@ -19,8 +19,10 @@ from antiphon.http.auth import Authenticator
 from antiphon.http.disconnect import ClientDisconnected
 from antiphon.http.edge import ProtocolEdge
 from antiphon.http.errors import error_body, error_response
+from antiphon.http.openai.dialect import CHAT_COMPLETIONS
 from antiphon.http.routes import batches, files, skills
 from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
+from antiphon.http.routes.chat_completions import create_chat_completion
 from antiphon.http.routes.complete import complete
 from antiphon.http.routes.health import health, hello
 from antiphon.http.routes.messages import count_tokens, create_message
@@ -97,6 +99,7 @@ ROUTES = [
     Route("/v1/messages", create_message, methods=["POST"]),
     Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
     Route("/v1/complete", complete, methods=["POST"]),
+    Route(CHAT_COMPLETIONS, create_chat_completion, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
@@ -109,10 +112,15 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+def _error_response(request: Request, error: Exception) -> Response:
+    """In the envelope of the API the caller speaks (the edge decided which)."""
+    return error_response(error, _request_id(request), getattr(request.state, "openai", False))
+
+
 async def _on_domain_error(request: Request, error: Exception) -> Response:
     if isinstance(error, ClientDisconnected):
         return Response(status_code=499)  # nobody reads it; keeps the logs quiet
-    return error_response(error, _request_id(request))
+    return _error_response(request, error)
 
 
 async def _on_http_error(request: Request, error: Exception) -> Response:
@@ -126,11 +134,11 @@ async def _on_http_error(request: Request, error: Exception) -> Response:
         domain = NotFound(f"no route {request.method} {request.url.path}")
     else:
         domain = InternalError(error.detail)
-    return error_response(domain, _request_id(request))
+    return _error_response(request, domain)
 
 
 async def _on_bug(request: Request, error: Exception) -> Response:
-    return error_response(error, _request_id(request))
+    return _error_response(request, error)
 
 
 def redis_prefix(organization_id: str) -> str:

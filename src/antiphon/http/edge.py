@@ -3,7 +3,8 @@
 - every response gets `request-id` and `anthropic-organization-id`, and the rate-limit
   headers a route left in `state["rate_limit_headers"]`;
 - `/v1/` routes need a valid key of the right kind (in `state["principal"]` afterwards) and
-  a valid `anthropic-version`;
+  a valid `anthropic-version`, except those that speak OpenAI's dialect (`state["openai"]`),
+  whose errors take OpenAI's envelope;
 - request bodies are bounded: a declared length over the limit is refused before reading,
   an undeclared (chunked) one is cut off as soon as it passes the limit.
 """
@@ -16,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from antiphon.errors import AntiphonError, RequestTooLarge
 from antiphon.http.auth import Authenticator
 from antiphon.http.errors import error_response
-from antiphon.http.versions import negotiate_version, parse_betas
+from antiphon.http.openai.dialect import speaks_openai
+from antiphon.http.versions import NEWEST_VERSION, negotiate_version, parse_betas
 from antiphon.ids import request_id as new_request_id
 
 MB = 1024 * 1024
@@ -63,18 +65,24 @@ class ProtocolEdge:
             await send(message)
 
         if scope["path"].startswith("/v1/"):
+            headers = Headers(scope=scope)
+            openai = state["openai"] = speaks_openai(scope["path"], headers)
             try:
-                await self._admit(scope, state)
+                await self._admit(scope, state, headers, openai)
             except AntiphonError as error:
-                await error_response(error, request_id)(scope, receive, send_with_headers)
+                await error_response(error, request_id, openai)(scope, receive, send_with_headers)
                 return
             receive = self._bounded(receive, body_limit(scope["path"], self.max_body_bytes))
         await self.app(scope, receive, send_with_headers)
 
-    async def _admit(self, scope: Scope, state: dict[str, object]) -> None:
-        headers = Headers(scope=scope)
+    async def _admit(
+        self, scope: Scope, state: dict[str, object], headers: Headers, openai: bool
+    ) -> None:
         state["principal"] = await self.auth.principal(headers, scope["path"])
-        state["anthropic_version"] = negotiate_version(headers.get("anthropic-version"))
+        version = headers.get("anthropic-version")
+        state["anthropic_version"] = (
+            NEWEST_VERSION if openai and not version else negotiate_version(version)
+        )
         state["anthropic_betas"] = parse_betas(headers.get("anthropic-beta"))
         declared = headers.get("content-length")
         limit = body_limit(scope["path"], self.max_body_bytes)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from antiphon import errors
 from antiphon.protocol.errors import ErrorBody, ErrorDetail, ErrorType
+from antiphon.protocol.openai_responses import OpenAIErrorBody, OpenAIErrorDetail
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ ERROR_TABLE: dict[type[errors.AntiphonError], tuple[int, ErrorType]] = {
 
 # Retrying cannot turn these into successes; tell the SDKs not to.
 _NOT_RETRYABLE = {400, 401, 402, 403, 404, 405, 413}
+# OpenAI's `error.code` for the refusals its clients test for by code.
+_OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 
 
 def classify(error: BaseException) -> tuple[int, ErrorType, str]:
@@ -45,8 +48,16 @@ def error_body(error: BaseException, request_id: str | None) -> tuple[int, Error
     return status, ErrorBody(error=ErrorDetail(type=error_type, message=message), request_id=request_id)
 
 
-def error_response(error: BaseException, request_id: str | None) -> Response:
-    status, body = error_body(error, request_id)
+def openai_error_body(error: BaseException) -> tuple[int, OpenAIErrorBody]:
+    """The same status and type in OpenAI's envelope (`/v1/chat/completions`' callers)."""
+    status, error_type, message = classify(error)
+    detail = OpenAIErrorDetail(message=message, type=error_type, code=_OPENAI_CODES.get(status))
+    return status, OpenAIErrorBody(error=detail)
+
+
+def error_response(error: BaseException, request_id: str | None, openai: bool = False) -> Response:
+    """The error as the caller's API shapes it: Anthropic's envelope, or OpenAI's."""
+    status, body = openai_error_body(error) if openai else error_body(error, request_id)
     headers: dict[str, str] = {}
     if status in _NOT_RETRYABLE:
         headers["x-should-retry"] = "false"
@@ -68,4 +79,6 @@ def error_json(error: BaseException, request_id: str | None) -> str:
     return error_body(error, request_id)[1].model_dump_json()
 
 
-__all__ = ["ERROR_TABLE", "classify", "error_body", "error_json", "error_response"]
+__all__ = [
+    "ERROR_TABLE", "classify", "error_body", "error_json", "error_response", "openai_error_body",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from antiphon.http.rate_limit_headers import rate_limit_headers
+from antiphon.http.rate_limit_headers import openai_rate_limit_headers, rate_limit_headers
 from antiphon.services.metering import RequestMeter
 
 
@@ -16,4 +16,6 @@ def request_meter(request: Request) -> RequestMeter:
 def publish_limits(request: Request, meter: RequestMeter) -> None:
     """Leave the headers for the protocol edge, which adds them to the response's start."""
     if meter.snapshot is not None:
-        request.state.rate_limit_headers = rate_limit_headers(meter.snapshot)
+        openai = getattr(request.state, "openai", False)
+        shape = openai_rate_limit_headers if openai else rate_limit_headers
+        request.state.rate_limit_headers = shape(meter.snapshot)

@@ -1,7 +1,10 @@
-"""The `anthropic-ratelimit-*` response headers, from a rate-limit snapshot."""
+"""Rate-limit response headers from a snapshot: `anthropic-ratelimit-*`, or OpenAI's
+`x-ratelimit-*` for callers of its dialect (the hosted API sends those on
+`/v1/chat/completions`)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from antiphon.services.rate_limits.buckets import BucketState, RateLimitSnapshot
@@ -14,6 +17,13 @@ def format_reset(moment: datetime) -> str:
     if utc.microsecond:
         utc = utc.replace(microsecond=0) + timedelta(seconds=1)
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_wait(moment: datetime, now: datetime) -> str:
+    """OpenAI's reset: the wait until the bucket is full, as `1s` or `6m0s` (rounded up)."""
+    seconds = max(0, math.ceil((moment - now).total_seconds()))
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
 
 
 def _bucket_headers(name: str, state: BucketState) -> list[tuple[bytes, bytes]]:
@@ -39,3 +49,21 @@ def rate_limit_headers(snapshot: RateLimitSnapshot) -> list[tuple[bytes, bytes]]
         if state is not None
         for header in _bucket_headers(name, state)
     ]
+
+
+def openai_rate_limit_headers(
+    snapshot: RateLimitSnapshot, now: datetime | None = None
+) -> list[tuple[bytes, bytes]]:
+    """`x-ratelimit-{limit,remaining,reset}-{requests,tokens}`: tokens are the input and
+    output buckets together where one limits both, else whichever is limited."""
+    moment = now or datetime.now(UTC)
+    tokens = snapshot.tokens or snapshot.input_tokens or snapshot.output_tokens
+    headers: list[tuple[bytes, bytes]] = []
+    for name, state in (("requests", snapshot.requests), ("tokens", tokens)):
+        if state is not None:
+            headers += [
+                (f"x-ratelimit-limit-{name}".encode(), str(state.limit).encode()),
+                (f"x-ratelimit-remaining-{name}".encode(), str(state.remaining).encode()),
+                (f"x-ratelimit-reset-{name}".encode(), format_wait(state.reset_at, moment).encode()),
+            ]
+    return headers

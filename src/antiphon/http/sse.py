@@ -15,6 +15,9 @@ from antiphon.http.errors import error_json
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 # protocol.streaming.Ping on the wire, prebuilt because it is sent often.
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
+# For clients of streams without a ping event (legacy completions, OpenAI's chunks): an SSE
+# comment, which every SSE parser skips.
+COMMENT_PING = b": ping\n\n"
 
 
 def encode_event(name: str | None, data: str) -> bytes:

@@ -20,14 +20,12 @@ from antiphon.http.disconnect import unless_disconnected
 from antiphon.http.errors import error_json
 from antiphon.http.metering import publish_limits, request_meter
 from antiphon.http.responses import json_response
-from antiphon.http.sse import encode_event, error_event, guard_errors, sse_response
+from antiphon.http.sse import COMMENT_PING, encode_event, error_event, guard_errors, sse_response
 from antiphon.http.versions import LEGACY_VERSION
 from antiphon.ids import completion_id
 from antiphon.protocol.complete import Completion, CompletionRequest
 from antiphon.services.completions import CompletionEnd, CompletionPiece, CompletionsService
 from antiphon.services.generation import Generation
-
-COMMENT_PING = b": ping\n\n"
 
 
 def _service(request: Request) -> CompletionsService:
