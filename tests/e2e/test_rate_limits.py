@@ -90,6 +90,27 @@ def test_one_workspace_spending_its_limit_leaves_another_untouched(platform: Pla
         assert answered.status_code == 200 and answered.headers["anthropic-ratelimit-requests-remaining"] == "1"
 
 
+def test_chat_completions_share_the_buckets_and_refuse_in_openai_shape(platform: PlatformServer) -> None:
+    """One bucket for both endpoints; OpenAI's x-ratelimit-* headers, its error envelope."""
+    key = _limited_key(platform, [{"type": "requests_per_minute", "value": 2}])
+    chat = {"model": MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+    with platform.raw(key) as native, httpx.Client(
+        base_url=platform.url, timeout=60, headers={"authorization": f"Bearer {key}"}
+    ) as openai_style:
+        assert native.post("/v1/messages", json=BODY).status_code == 200
+        first = openai_style.post("/v1/chat/completions", json=chat)
+        assert first.status_code == 200, first.text
+        assert first.headers["x-ratelimit-limit-requests"] == "2"
+        assert first.headers["x-ratelimit-remaining-requests"] == "0"
+        assert first.headers["x-ratelimit-reset-requests"].endswith("s")
+        assert not any(name.startswith("anthropic-ratelimit") for name in first.headers)
+        refused = openai_style.post("/v1/chat/completions", json=chat)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        error = refused.json()["error"]
+        assert error["type"] == "rate_limit_error" and error["code"] == "rate_limit_exceeded"
+        assert "2 requests per minute" in error["message"] and set(refused.json()) == {"error"}
+
+
 def test_input_tokens_are_charged_from_the_exact_count(platform: PlatformServer) -> None:
     key = _limited_key(platform, [{"type": "input_tokens_per_minute", "value": 1000}])
     with platform.raw(key) as client:

@@ -108,6 +108,37 @@ def test_usage_report_sums_equal_the_usage_of_the_responses_served(platform: Pla
         assert all(row["workspace_id"] == workspace["id"] and row["currency"] == "USD" for row in results)
 
 
+def test_chat_completions_count_in_usage_like_messages(platform: PlatformServer) -> None:
+    """The OpenAI path spends from the same records: a completion's usage, and a stream cut
+    off midway recorded once with what it spent."""
+    with platform.admin() as admin:
+        workspace = create_workspace(admin, "openai")
+        key = create_key(admin, "openai key", workspace["id"])["key"]
+        chat = {"model": MODEL, "max_tokens": 300, "temperature": 0,
+                "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}]}
+        with httpx.Client(base_url=platform.url, timeout=60,
+                          headers={"authorization": f"Bearer {key}"}) as client:
+            answered = client.post("/v1/chat/completions", json={**chat, "max_tokens": 5})
+            assert answered.status_code == 200, answered.text
+            usage = answered.json()["usage"]
+            _wait_for_usage(admin, workspace["id"], usage["completion_tokens"])
+            report = _report(admin, workspace["id"])
+            assert _sum(report, "output_tokens") == usage["completion_tokens"]
+            assert _sum(report, "uncached_input_tokens") + _sum(report, "cache_read_input_tokens") == usage["prompt_tokens"]
+            chunks = 0
+            with client.stream("POST", "/v1/chat/completions", json={**chat, "stream": True}) as stream:
+                for line in stream.iter_lines():
+                    chunks += '"content":"' in line and '"content":""' not in line
+                    if chunks == 8:
+                        break  # leaving the block closes the connection mid-answer
+        spent_before = usage["completion_tokens"]
+        report = _wait_for_usage(admin, workspace["id"], spent_before + 8)
+        spent = _sum(report, "output_tokens") - spent_before
+        assert 8 <= spent < 300
+        time.sleep(1.0)  # nothing more arrives for it later
+        assert _sum(_report(admin, workspace["id"]), "output_tokens") - spent_before == spent
+
+
 def test_usage_report_pages_through_buckets(platform: PlatformServer) -> None:
     with platform.admin() as admin:
         start = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=0, microsecond=0)
