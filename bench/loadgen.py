@@ -1,11 +1,12 @@
-"""Load generator for any server speaking Anthropic's streamed ``POST /v1/messages``.
+"""Load generator for any server speaking Anthropic's streamed ``POST /v1/messages`` or,
+with ``--api openai``, OpenAI's streamed ``POST /v1/chat/completions``.
 
 Depends only on httpx so it can be pointed at other servers (or run from another
 machine) without installing antiphon. See ``--help`` for the flags.
 
 Workloads: ``chat`` (default) sends independent single-turn prompts from a pool of
 workers; ``agentic`` runs C multi-turn conversations sharing one long system prompt
-(bench/agentic_workload.py), which is what prompt caching is for.
+(bench/agentic_workload.py), which is what prompt caching is for (messages API only).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -53,6 +54,11 @@ DEFAULT_PROMPTS: list[str] = [
 ]
 
 
+# OpenAI-style streams end with ``data: [DONE]``, which is not JSON; the decoder reports it
+# as this event (with an empty payload).
+DONE = "[DONE]"
+
+
 class SSEDecoder:
     """Feed lines, get (event, data) when an event completes. Network-free so the
     sync parse_sse() (tested) and the async request loop share the same logic."""
@@ -79,7 +85,11 @@ class SSEDecoder:
         if not self.data:
             self.event = None
             return None
-        data = json.loads("\n".join(self.data))
+        text = "\n".join(self.data)
+        if text == DONE:
+            self.event, self.data = None, []
+            return DONE, {}
+        data = json.loads(text)
         # Fall back to the payload's "type" for servers that omit the event: line.
         event = self.event or (data.get("type") if isinstance(data, dict) else None) or "message"
         self.event, self.data = None, []
@@ -105,19 +115,24 @@ def apply_usage(res: RequestResult, usage: dict) -> None:
             setattr(res, name, value)
 
 
+def apply_text(res: RequestResult, text: str, elapsed: float) -> None:
+    """One non-empty piece of answer text: the first sets TTFT, later ones add an ITL gap."""
+    if res.ttft_s is None:
+        res.ttft_s = elapsed
+    if res.last_delta_s is not None:
+        res.delta_gaps_s.append(elapsed - res.last_delta_s)
+    res.last_delta_s = elapsed
+    res.text += text
+
+
 def apply_event(res: RequestResult, event: str, data: dict, elapsed: float) -> bool:
-    """Update res from one SSE event; returns True when the stream is finished."""
+    """Update res from one /v1/messages SSE event; returns True when the stream is finished."""
     if event == "message_start":
         apply_usage(res, data.get("message", {}).get("usage") or {})
     elif event == "content_block_delta":
         delta = data.get("delta", {})
         if delta.get("type") == "text_delta" and (text := delta.get("text")):
-            if res.ttft_s is None:
-                res.ttft_s = elapsed
-            if res.last_delta_s is not None:
-                res.delta_gaps_s.append(elapsed - res.last_delta_s)
-            res.last_delta_s = elapsed
-            res.text += text
+            apply_text(res, text, elapsed)
     elif event == "message_delta":
         apply_usage(res, data.get("usage") or {})
     elif event == "error":
@@ -127,6 +142,31 @@ def apply_event(res: RequestResult, event: str, data: dict, elapsed: float) -> b
     elif event == "message_stop":
         res.ok, res.latency_s = True, elapsed
         return True
+    return False
+
+
+def apply_openai_event(res: RequestResult, event: str, data: dict, elapsed: float) -> bool:
+    """Update res from one /v1/chat/completions SSE chunk; True when the stream is finished.
+    Text is choices[0].delta.content; usage comes in the last chunk (stream_options), its
+    prompt_tokens counting the cached part too, which the Messages API reports apart."""
+    if event == DONE:
+        res.ok, res.latency_s = True, elapsed
+        return True
+    if (err := data.get("error")) is not None:
+        err = err if isinstance(err, dict) else {"message": err}
+        res.error = f"{err.get('type') or 'error'}: {err.get('message', data)}"
+        return True
+    choices = data.get("choices") or [{}]
+    if text := (choices[0].get("delta") or {}).get("content"):
+        apply_text(res, text, elapsed)
+    if usage := data.get("usage"):
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        if isinstance(cached, int):
+            res.cache_read_input_tokens = cached
+        if isinstance(prompt := usage.get("prompt_tokens"), int):
+            res.input_tokens = prompt - (cached if isinstance(cached, int) else 0)
+        if isinstance(completion := usage.get("completion_tokens"), int):
+            res.output_tokens = completion
     return False
 
 
@@ -147,18 +187,40 @@ def build_body(args: argparse.Namespace, prompt: str | list[dict],
     return body
 
 
+def build_openai_body(args: argparse.Namespace, prompt: str) -> dict:
+    """The same request as build_body's, as a chat completion (with usage in the stream)."""
+    return {**build_body(args, prompt), "stream_options": {"include_usage": True}}
+
+
+@dataclass(frozen=True)
+class Api:
+    """What differs between the two streamed endpoints."""
+    path: str
+    build_body: Callable[[argparse.Namespace, str], dict]
+    apply_event: Callable[[RequestResult, str, dict, float], bool]
+    last_event: str  # for the error when the stream ends before it
+
+
+MESSAGES = Api("/v1/messages", build_body, apply_event, "message_stop")
+APIS: dict[str, Api] = {
+    "messages": MESSAGES,
+    "openai": Api("/v1/chat/completions", build_openai_body, apply_openai_event, DONE),
+}
+
+
 async def one_request(client: httpx.AsyncClient, args: argparse.Namespace,
                       prompts: list[str], index: int) -> RequestResult:
-    body = build_body(args, prompts[index % len(prompts)])
-    return await stream_request(client, body, RequestResult(index=index))
+    api = APIS[args.api]
+    body = api.build_body(args, prompts[index % len(prompts)])
+    return await stream_request(client, body, RequestResult(index=index), api)
 
 
-async def stream_request(client: httpx.AsyncClient, body: dict,
-                         res: RequestResult) -> RequestResult:
+async def stream_request(client: httpx.AsyncClient, body: dict, res: RequestResult,
+                         api: Api = MESSAGES) -> RequestResult:
     """POST one streamed request and fill res from its events."""
     t0 = time.perf_counter()
     try:
-        async with client.stream("POST", "/v1/messages", json=body) as resp:
+        async with client.stream("POST", api.path, json=body) as resp:
             res.status = resp.status_code
             if resp.status_code != 200:
                 text = (await resp.aread()).decode(errors="replace")
@@ -170,12 +232,12 @@ async def stream_request(client: httpx.AsyncClient, body: dict,
             decoder, done = SSEDecoder(), False
             async for line in resp.aiter_lines():
                 ev = decoder.feed(line)
-                if ev and (done := apply_event(res, ev[0], ev[1], time.perf_counter() - t0)):
+                if ev and (done := api.apply_event(res, *ev, time.perf_counter() - t0)):
                     break
             if not done and (ev := decoder.flush()):  # last event lacked its blank line
-                apply_event(res, ev[0], ev[1], time.perf_counter() - t0)
+                api.apply_event(res, *ev, time.perf_counter() - t0)
             if not res.ok and res.error is None:
-                res.error = "stream ended before message_stop"
+                res.error = f"stream ended before {api.last_event}"
     except (httpx.HTTPError, ValueError) as exc:  # ValueError: malformed JSON in data:
         res.ok, res.error = False, f"{type(exc).__name__}: {exc}"
     return res
@@ -288,12 +350,13 @@ def _optional_rows(s: Summary) -> list[tuple[str, str]]:
 
 def report(args: argparse.Namespace, s: Summary) -> None:
     label = args.label or args.model
-    print(f"[{label}] {args.workload} C={args.concurrency} ok={s.ok} failed={s.failed} "
+    print(f"[{label}] {args.api} {args.workload} C={args.concurrency} ok={s.ok} failed={s.failed} "
           f"wall={s.wall_s:.2f}s agg={s.agg_output_tps:.1f} tok/s "
           f"decode={_fmt(s.mean_decode_tps)} tok/s ttft p50={_fmt(s.ttft_p50_ms, '.0f')}ms "
           f"e2e p50={_fmt(s.e2e_p50_ms, '.0f')}ms")
     rows = [
-        ("label", label), ("workload", args.workload), ("concurrency", str(args.concurrency)),
+        ("label", label), ("api", args.api), ("workload", args.workload),
+        ("concurrency", str(args.concurrency)),
         ("requests ok / failed / skipped", f"{s.ok} / {s.failed} / {s.skipped}"),
         ("wall time (s)", f"{s.wall_s:.2f}"),
         ("prompt / output tokens", f"{s.prompt_tokens} / {s.output_tokens}"),
@@ -311,9 +374,13 @@ def report(args: argparse.Namespace, s: Summary) -> None:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Load generator for streamed /v1/messages.")
+    p = argparse.ArgumentParser(
+        description="Load generator for streamed /v1/messages or /v1/chat/completions.")
     p.add_argument("--url", default="http://127.0.0.1:8080", help="server base URL")
     p.add_argument("--api-key", default=os.environ.get("ANTHROPIC_API_KEY", ""))
+    p.add_argument("--api", choices=tuple(APIS), default="messages",
+                   help="messages: POST /v1/messages; openai: POST /v1/chat/completions "
+                        "(chat workload only)")
     p.add_argument("--model", required=True)
     p.add_argument("--workload", choices=("chat", "agentic"), default="chat",
                    help="chat: independent prompts; agentic: C multi-turn conversations "
@@ -339,6 +406,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         p.error("--concurrency and --requests must be >= 1")
     if args.turns < 1:
         p.error("--turns must be >= 1")
+    if args.workload == "agentic" and args.api != "messages":
+        p.error("--workload agentic supports --api messages only")
     if args.workload == "agentic":
         args.requests = args.concurrency * args.turns  # planned; the JSON records it
     elif args.requests is None:
