@@ -54,8 +54,8 @@ def rate_limit_headers(snapshot: RateLimitSnapshot) -> list[tuple[bytes, bytes]]
 def openai_rate_limit_headers(
     snapshot: RateLimitSnapshot, now: datetime | None = None
 ) -> list[tuple[bytes, bytes]]:
-    """`x-ratelimit-{limit,remaining,reset}-{requests,tokens}`: tokens are the input and
-    output buckets together where one limits both, else whichever is limited."""
+    """`x-ratelimit-{limit,remaining,reset}-{requests,tokens}`; `tokens` is the tighter of
+    the token buckets (the snapshot's `tokens`), or the only one limited."""
     moment = now or datetime.now(UTC)
     tokens = snapshot.tokens or snapshot.input_tokens or snapshot.output_tokens
     headers: list[tuple[bytes, bytes]] = []
