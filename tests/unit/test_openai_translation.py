@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -161,3 +162,14 @@ def test_a_stream_becomes_role_text_tool_calls_finish_and_usage() -> None:
     assert chunks[-1].usage.prompt_tokens_details.cached_tokens == 3
     assert {chunk.id for chunk in chunks} == {"chatcmpl-01abc"}
     assert all(chunk.usage is None for chunk in _chunks([MessageStart(message=_message())], usage=False))
+
+
+def test_a_failure_after_the_stream_started_is_an_error_chunk_then_done() -> None:
+    from antiphon.errors import Overloaded
+    from antiphon.http.routes.chat_completions import _failed
+
+    data = _failed(Overloaded("busy")).decode()
+    error_line, done_line = [line for line in data.split("\n") if line]
+    assert done_line == "data: [DONE]"
+    body = json.loads(error_line.removeprefix("data: "))
+    assert body == {"error": {"message": "busy", "type": "overloaded_error", "param": None, "code": None}}
