@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 from tests.conftest import stop_server
@@ -109,6 +110,10 @@ def test_chat_completions_share_the_buckets_and_refuse_in_openai_shape(platform:
         error = refused.json()["error"]
         assert error["type"] == "rate_limit_error" and error["code"] == "rate_limit_exceeded"
         assert "2 requests per minute" in error["message"] and set(refused.json()) == {"error"}
+    sdk = openai.OpenAI(base_url=f"{platform.url}/v1", api_key=key, max_retries=0)
+    with pytest.raises(openai.RateLimitError) as limited:
+        sdk.chat.completions.create(model=MODEL, max_tokens=1, messages=[{"role": "user", "content": "hi"}])
+    assert int(limited.value.response.headers["retry-after"]) >= 1
 
 
 def test_input_tokens_are_charged_from_the_exact_count(platform: PlatformServer) -> None:
