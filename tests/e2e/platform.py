@@ -71,3 +71,15 @@ def create_workspace(admin: httpx.Client, name: str) -> dict:
     response = admin.post("/v1/organizations/workspaces", json={"name": name})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def assert_cursor_is_no_object(platform: PlatformServer, key: str, path: str, foreign_id: str) -> None:
+    """Another workspace's id as a list cursor is refused like an unknown one (same status,
+    same wording): a page never tells the caller that the object exists."""
+    with platform.raw(key) as raw:
+        for cursor in ("after_id", "before_id"):
+            foreign = raw.get(path, params={cursor: foreign_id})
+            unknown = raw.get(path, params={cursor: foreign_id[:-4] + "zzzz"})
+            assert foreign.status_code == unknown.status_code == 400, foreign.text
+            wording = foreign.json()["error"]["message"].replace(foreign_id, "ID")
+            assert wording == unknown.json()["error"]["message"].replace(foreign_id[:-4] + "zzzz", "ID")

@@ -19,6 +19,7 @@ from tests.conftest import stop_server
 from tests.e2e.platform import (
     MODEL,
     PlatformServer,
+    assert_cursor_is_no_object,
     create_key,
     create_workspace,
     start_platform_server,
@@ -122,6 +123,7 @@ def test_batches_list_newest_first_and_stay_in_their_workspace(
     first = client.messages.batches.list(limit=2)
     assert first.has_more and [b.id for b in first.data] == made[:0:-1]
     assert [b.id for b in other.messages.batches.list()] == []
+    assert_cursor_is_no_object(platform, other_key, "/v1/messages/batches", made[0])
     with pytest.raises(anthropic.NotFoundError, match=made[0]):
         other.messages.batches.retrieve(made[0])
     for batch_id in made:

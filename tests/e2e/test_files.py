@@ -16,6 +16,7 @@ from tests.conftest import stop_server
 from tests.e2e.platform import (
     MODEL,
     PlatformServer,
+    assert_cursor_is_no_object,
     create_key,
     create_workspace,
     start_platform_server,
@@ -120,6 +121,7 @@ def test_another_workspaces_file_is_not_found_anywhere(platform: PlatformServer,
             attempt()
         assert refused.value.body["error"]["message"] == f"file_id: no file with id {secret.id!r}"  # type: ignore[index]
     assert secret.id not in [f.id for f in theirs.files.list()]
+    assert_cursor_is_no_object(platform, keys[1], "/v1/files", secret.id)
     block = {"type": "document", "source": {"type": "file", "file_id": secret.id}}
     with pytest.raises(anthropic.BadRequestError, match=secret.id):
         theirs.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": [block]}])  # type: ignore[list-item]

@@ -13,7 +13,13 @@ import anthropic
 import pytest
 
 from tests.conftest import stop_server
-from tests.e2e.platform import PlatformServer, create_key, create_workspace, start_platform_server
+from tests.e2e.platform import (
+    PlatformServer,
+    assert_cursor_is_no_object,
+    create_key,
+    create_workspace,
+    start_platform_server,
+)
 from tests.services import database_url
 
 SKILL_MD = b"---\nname: pdf-tools\ndescription: Fill in and merge PDF forms.\n---\n\n# PDF tools\nUse run.py.\n"
@@ -90,7 +96,9 @@ def _raw(client: anthropic.Anthropic):  # type: ignore[no-untyped-def]
         "x-api-key": client.api_key or "", "anthropic-version": "2023-06-01"})
 
 
-def test_another_workspaces_skill_is_not_found(clients: tuple[anthropic.Anthropic, anthropic.Anthropic]) -> None:
+def test_another_workspaces_skill_is_not_found(
+    platform: PlatformServer, clients: tuple[anthropic.Anthropic, anthropic.Anthropic]
+) -> None:
     mine, theirs = clients
     skill = mine.skills.create(files=folder())
     for attempt in (lambda: theirs.skills.retrieve(skill.id), lambda: theirs.skills.delete(skill.id),
@@ -101,6 +109,7 @@ def test_another_workspaces_skill_is_not_found(clients: tuple[anthropic.Anthropi
         assert refused.value.body["error"]["message"] == f"skill_id: no skill with id {skill.id!r}"  # type: ignore[index]
     assert skill.id not in [s.id for s in theirs.skills.list()]
     assert mine.skills.retrieve(skill.id).id == skill.id
+    assert_cursor_is_no_object(platform, theirs.api_key, "/v1/skills", skill.id)
 
 
 def test_a_new_version_keeps_the_skills_name(clients: tuple[anthropic.Anthropic, anthropic.Anthropic]) -> None:

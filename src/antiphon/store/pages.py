@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from antiphon.errors import InvalidRequest
@@ -33,11 +33,16 @@ class Page(Generic[Row]):
 async def fetch_page(
     session: AsyncSession, table: Any, query: Select[Any], page: PageRequest
 ) -> Page[Any]:
-    """`query` selects `table`'s rows (filters applied); this orders, cuts and pages it."""
+    """`query` selects `table`'s rows (filters applied); this orders, cuts and pages it.
+
+    A cursor is looked up through `query`'s own filters: an id from another workspace (or
+    skill) is "no object", exactly like an id that does not exist, so a page never tells a
+    caller that someone else's object exists."""
     newest_first = (table.created_at.desc(), table.id.desc())
     cursor_id = page.after_id or page.before_id
     if cursor_id is not None:
-        cursor = (await session.execute(select(table.created_at).where(table.id == cursor_id))).first()
+        lookup = query.with_only_columns(table.created_at).where(table.id == cursor_id)
+        cursor = (await session.execute(lookup)).first()
         if cursor is None:
             which = "after_id" if page.after_id else "before_id"
             raise InvalidRequest(f"{which}: no object with id {cursor_id!r}")
