@@ -47,6 +47,10 @@ class RequestTooLarge(AntiphonError):
     """The request body is larger than the route accepts (413)."""
 
 
+class UnsupportedMediaType(AntiphonError):
+    """The body comes in an encoding this server does not read, e.g. compressed (415)."""
+
+
 class RateLimited(AntiphonError):
     """A rate-limit bucket is empty (429)."""
 

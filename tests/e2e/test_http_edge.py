@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 
 import httpx
@@ -128,6 +130,17 @@ def test_bodies_over_32_mb_are_refused_with_413(server: Server) -> None:
             yield b" " * (1024 * 1024)
 
     assert_error(post(server, content=chunks()), 413, "request_too_large")
+
+
+def test_a_compressed_body_is_refused_not_read_as_plain(server: Server) -> None:
+    """415, whatever the encoding: never parsed as if it were plain, never inflated."""
+    packed = gzip.compress(json.dumps(MESSAGE).encode())
+    for encoding in ("gzip", "deflate, gzip", "br"):
+        response = post(server, content=packed,
+                        headers={"content-type": "application/json", "content-encoding": encoding})
+        assert_error(response, 415, "invalid_request_error", "send the body uncompressed")
+        assert response.headers["x-should-retry"] == "false"
+    assert post(server, MESSAGE, headers={"content-encoding": "identity"}).status_code == 200
 
 
 def test_prompt_longer_than_the_window_names_both_numbers(tight_server: Server) -> None:

@@ -6,7 +6,9 @@
   a valid `anthropic-version`, except those that speak OpenAI's dialect (`state["openai"]`),
   whose errors take OpenAI's envelope;
 - request bodies are bounded: a declared length over the limit is refused before reading,
-  an undeclared (chunked) one is cut off as soon as it passes the limit.
+  an undeclared (chunked) one is cut off as soon as it passes the limit;
+- a body in a `content-encoding` is refused (415) rather than read as if it were plain:
+  decoding it would need its own bound against decompression bombs, and no SDK sends one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from antiphon.errors import AntiphonError, RequestTooLarge
+from antiphon.errors import AntiphonError, RequestTooLarge, UnsupportedMediaType
 from antiphon.http.auth import Authenticator
 from antiphon.http.errors import error_response
 from antiphon.http.openai.dialect import speaks_openai
@@ -84,6 +86,11 @@ class ProtocolEdge:
             NEWEST_VERSION if openai and not version else negotiate_version(version)
         )
         state["anthropic_betas"] = parse_betas(headers.get("anthropic-beta"))
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            raise UnsupportedMediaType(
+                f"content-encoding: {encoding!r} is not accepted; send the body uncompressed"
+            )
         declared = headers.get("content-length")
         limit = body_limit(scope["path"], self.max_body_bytes)
         if declared is not None and declared.isdigit() and int(declared) > limit:

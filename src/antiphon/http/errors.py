@@ -22,13 +22,14 @@ ERROR_TABLE: dict[type[errors.AntiphonError], tuple[int, ErrorType]] = {
     errors.MethodNotAllowed: (405, "invalid_request_error"),
     errors.Conflict: (409, "conflict_error"),
     errors.RequestTooLarge: (413, "request_too_large"),
+    errors.UnsupportedMediaType: (415, "invalid_request_error"),
     errors.RateLimited: (429, "rate_limit_error"),
     errors.InternalError: (500, "api_error"),
     errors.Overloaded: (529, "overloaded_error"),
 }
 
 # Retrying cannot turn these into successes; tell the SDKs not to.
-_NOT_RETRYABLE = {400, 401, 402, 403, 404, 405, 413}
+_NOT_RETRYABLE = {400, 401, 402, 403, 404, 405, 413, 415}
 # OpenAI's `error.code` for the refusals its clients test for by code.
 _OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 
