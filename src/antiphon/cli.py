@@ -18,6 +18,7 @@ from antiphon import __version__
 from antiphon.chat.template import ChatTemplate
 from antiphon.cli_batches import batches_app
 from antiphon.cli_files import files_app
+from antiphon.cli_first_start import show_generated_keys
 from antiphon.cli_platform import keys_app, usage, workspaces_app
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
 from antiphon.engine.base import ModelCard
@@ -176,12 +177,7 @@ def _window_and_budget(
 def _banner(settings: Settings, registry: ModelRegistry, started: Bootstrapped) -> None:
     console.print(f"\nantiphon {__version__} serving at [bold]{settings.base_url}[/]")
     console.print(f"models: {', '.join(model.card.id for model in registry)} (default: {registry.default.card.id})")
-    for kind, secret in (("API", started.generated_api_key), ("admin", started.generated_admin_key)):
-        if secret is not None:
-            console.print(
-                f"first start: created this {kind} key; it is shown once and stored only as a "
-                f"hash:\n\n    [bold]{secret}[/]\n"
-            )
+    show_generated_keys(console, settings.data_dir, started)
     console.print(
         f"keys, workspaces and usage are stored in "
         f"{settings.database_url or settings.data_dir / 'antiphon.db'}; "

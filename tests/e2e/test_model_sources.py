@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -97,13 +98,17 @@ def test_version_and_help_list_every_setting() -> None:
     assert "ANTIPHON_PARALLEL" in help_text and "default: 4" in help_text
 
 
-def test_first_start_prints_an_api_key_and_an_admin_key_once(tmp_path: Path) -> None:
+def test_first_start_shows_an_api_key_and_an_admin_key_once(tmp_path: Path) -> None:
     args = ["--parallel", "1", "--ctx", "512"]
     process, server = start_server(tmp_path, "generated", args, "smollm2-135m-instruct", api_key=None)
     try:
         output = server.log_path.read_text()
         assert "all 31 layers on the CPU" in output  # this machine's build has no GPU backend
-        keys = [word for word in output.split() if word.startswith("sk-antiphon-")]
+        # Not a terminal: the keys go to a file only its owner can read, never to the log.
+        assert "sk-antiphon-" not in output and "first-start-keys.txt" in output
+        written = tmp_path / "generated-data" / "first-start-keys.txt"
+        assert stat.S_IMODE(written.stat().st_mode) == 0o600
+        keys = [word for word in written.read_text().split() if word.startswith("sk-antiphon-")]
         api_key = next(key for key in keys if key.startswith("sk-antiphon-api01-"))
         admin_key = next(key for key in keys if key.startswith("sk-antiphon-admin01-"))
         assert len(keys) == 2, output
