@@ -55,11 +55,11 @@ def to_completion(message: Message, functions: bool) -> out.ChatCompletion:
             name=block.name, arguments=json.dumps(block.input, ensure_ascii=False)))
         for block in message.content if isinstance(block, OutputToolUseBlock)
     ]
-    answer = out.AssistantOut(content=text or (None if calls else ""))
-    if calls and functions:
-        answer.function_call = calls[0].function
-    elif calls:
-        answer.tool_calls = calls
+    answer = out.AssistantOut(
+        content=text or (None if calls else ""),
+        tool_calls=calls if calls and not functions else None,
+        function_call=calls[0].function if calls and functions else None,  # one, deprecated
+    )
     tokens = message.usage
     return out.ChatCompletion(
         id=completion_id(message.id),
