@@ -91,17 +91,18 @@ def _load_model(source: ModelSource, settings: Settings) -> ServedModel:
     except ValueError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
+    devices = gpu_devices()
     limits = EngineLimits(
         context_window=card.context_window, parallel=settings.parallel,
         max_queue=settings.max_queue, batch_tokens=settings.batch_tokens,
         threads=settings.effective_threads, kv_cells=cells,
         repetition_window=settings.repetition_stop, prefix_cache_ram=host_bytes,
-        spill_idle=not placement.all_on_gpus(model.layer_count, gpu_devices()),
+        spill_idle=not placement.all_on_gpus(model.layer_count, devices),
     )
     engine = LlamaCppEngine(model, card, limits, store)
     console.print(
         f"loaded [bold]{card.id}[/] ({card.display_name}) from {source.path} in {seconds:.2f}s: "
-        f"{placement.describe(model.layer_count, gpu_devices())}; {window.describe()}, "
+        f"{placement.describe(model.layer_count, devices)}; {window.describe()}, "
         f"answers up to {card.max_output_tokens} tokens, "
         f"{limits.parallel} parallel sequences, {cells} KV cells "
         f"({cells * bytes_per_cell(model) / 2**20:.0f} MiB), {limits.threads} threads; "
