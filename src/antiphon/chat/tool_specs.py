@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from antiphon.chat.grammar.json_schema import metaschema_problems
+from antiphon.chat.grammar.json_schema import endless_problem, metaschema_problems
 from antiphon.errors import InvalidRequest
 from antiphon.protocol.messages import CountTokensRequest, Tool
 
@@ -52,10 +52,15 @@ def canonical_json(schema: Mapping[str, Any]) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _schema_error(schema_json: str) -> str | None:
-    """Checking a schema against its metaschema takes milliseconds, and agents send the same
-    tools with every request (dozens at once): each distinct schema is checked once."""
-    problems = metaschema_problems(json.loads(schema_json))
-    return problems[0] if problems else None
+    """Why a tool's schema is refused, or None. Checking a schema against its metaschema
+    takes milliseconds, and agents send the same tools with every request (dozens at once):
+    each distinct schema is checked once."""
+    schema = json.loads(schema_json)
+    if problems := metaschema_problems(schema):
+        return f"not a valid JSON Schema: {problems[0]}"
+    if (endless := endless_problem(schema)) is not None:
+        return f"no input could ever be complete: {endless}"
+    return None
 
 
 def _read_tool(tool: Tool, index: int) -> ToolSpec:
@@ -78,7 +83,7 @@ def _read_tool(tool: Tool, index: int) -> ToolSpec:
         )
     key = canonical_json(schema)
     if (problem := _schema_error(key)) is not None:
-        raise InvalidRequest(f"{path}.input_schema: not a valid JSON Schema: {problem}")
+        raise InvalidRequest(f"{path}.input_schema: {problem}")
     return ToolSpec(
         name=tool.name,
         description=tool.description or "",

@@ -60,6 +60,8 @@ class Converter:
         self.rules: dict[str, str] = {prefix: ""}  # the entry rule, filled in by convert()
         self.problems: list[str] = []
         self._references: dict[str, str] = {}
+        # The rule made for each `$ref` target → where the reference was first met, and it.
+        self.reference_sites: dict[str, tuple[Path, str]] = {}
         self._validator = Draft202012Validator(root if isinstance(root, Mapping | bool) else {})
 
     def convert(self) -> GrammarRules:
@@ -164,6 +166,7 @@ class Converter:
         target, target_path = resolved
         name = self.add_rule(("ref", *target_path), f"<pending {reference}>")
         self._references[reference] = name
+        self.reference_sites[name] = ((*site.path, "$ref"), str(reference))
         body = self.body(target, Site(target_path, ("ref", *target_path)))
         if body == name:
             self.problem((*site.path, "$ref"), f"{reference} refers only to itself")

@@ -22,6 +22,7 @@ from jsonschema.validators import validator_for
 from antiphon.chat.grammar.converter import Converter
 from antiphon.chat.grammar.gbnf import GrammarRules, is_rule_name
 from antiphon.chat.grammar.primitives import add_shared, is_reserved_prefix
+from antiphon.chat.grammar.productive import productive_rules
 
 SUPPORTED = (
     "type (one or a list, null included), enum, const, anyOf, oneOf (distinguishable "
@@ -72,10 +73,35 @@ def _convert(schema: Any, prefix: str) -> tuple[GrammarRules, list[str]]:
     return rules, converter.problems
 
 
+def endless_problem(schema: Any) -> str | None:
+    """Why no finite JSON value satisfies `schema` (a value that must always contain another
+    of its kind, through a required recursive `$ref`), as a "path: message" line; or None.
+
+    Under such a schema a forced call could never be completed: the model would write until
+    `max_tokens` and the call would be cut off, so the request is refused instead."""
+    converter = Converter(schema, "schema")
+    rules = converter.convert()
+    productive = productive_rules(rules.rules)
+    if rules.entry in productive:
+        return None
+    for rule, (path, reference) in converter.reference_sites.items():
+        if rule not in productive:
+            return (
+                f"{'.'.join(path)}: {reference} can never end: every value it allows must "
+                "contain another one (a required recursive reference), so no finite value "
+                "is valid; make the recursion optional (not required, or in an array that "
+                "may be empty)"
+            )
+    return "(root): no finite value is valid under this schema"
+
+
 def schema_problems(schema: Mapping[str, Any]) -> list[str]:
     """Everything that keeps `schema` from being enforced exactly: [] when nothing does."""
     problems = metaschema_problems(schema)
-    return problems + [p for p in _convert(schema, "schema")[1] if p not in problems]
+    problems += [p for p in _convert(schema, "schema")[1] if p not in problems]
+    if not problems and (endless := endless_problem(schema)) is not None:
+        problems.append(endless)
+    return problems
 
 
 def schema_grammar(schema: Mapping[str, Any], prefix: str, *, strict: bool = True) -> GrammarRules:
