@@ -40,6 +40,7 @@ from antiphon.engine.model_source import (
 from antiphon.engine.prefix_store import PrefixStore, model_key
 from antiphon.errors import AntiphonError
 from antiphon.services.bootstrap import Bootstrapped, bootstrap
+from antiphon.services.engine_watch import ENGINE_FAILED_EXIT_STATUS
 from antiphon.services.models import Alias, ModelRegistry, ServedModel
 from antiphon.services.rate_limits import RedisRateLimiter, RedisUnavailable
 from antiphon.services.thinking_seal import ThinkingSeal, load_or_create_secret, secret_from_text
@@ -234,6 +235,7 @@ def serve(
     strict: Annotated[Optional[bool], typer.Option("--strict/--no-strict", help=HELP["strict"])] = None,
     ping_interval: Annotated[Optional[float], typer.Option(help=HELP["ping_interval"])] = None,
     log_level: Annotated[Optional[str], typer.Option(help=HELP["log_level"])] = None,
+    on_engine_failure: Annotated[Optional[str], typer.Option(help=HELP["on_engine_failure"])] = None,
     redact_thinking: Annotated[
         Optional[bool], typer.Option("--redact-thinking/--no-redact-thinking", help=HELP["redact_thinking"])
     ] = None,
@@ -251,6 +253,7 @@ def serve(
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
         "threads": threads, "gpu_layers": gpu_layers, "split_mode": split_mode,
         "main_gpu": main_gpu, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
+        "on_engine_failure": on_engine_failure,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
         "kv_cache": kv_cache, "prefix_cache_disk": prefix_cache_disk,
         "prefix_cache_ram": prefix_cache_ram,
@@ -294,11 +297,17 @@ def serve(
 
     from antiphon.http.app import create_app
 
-    uvicorn.run(
-        create_app(settings, registry, started.organization_id, seal),
-        host=settings.host, port=settings.port,
+    def shut_down() -> None:  # as on SIGTERM: stop taking connections, drain, then return
+        server.should_exit = True
+
+    app = create_app(settings, registry, started.organization_id, seal, shut_down)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=settings.host, port=settings.port,
         log_level=settings.log_level, timeout_graceful_shutdown=5,
-    )
+    ))
+    server.run()
+    if any(served.engine.failure is not None for served in registry):
+        raise typer.Exit(ENGINE_FAILED_EXIT_STATUS)  # for the supervisor: restart, not done
 
 
 def _bootstrap(settings: Settings) -> Bootstrapped:

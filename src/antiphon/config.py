@@ -20,6 +20,7 @@ from antiphon.engine.base import SplitMode
 
 ENV_PREFIX = "ANTIPHON_"
 LogLevel = Literal["debug", "info", "warning", "error"]
+EngineFailurePolicy = Literal["exit", "serve"]
 
 
 def _default_data_dir() -> Path:
@@ -180,6 +181,12 @@ class Settings(BaseModel):
         10.0, gt=0, description="Seconds of silence after which a stream sends `ping`."
     )
     log_level: LogLevel = Field("info", description="Log verbosity.")
+    on_engine_failure: EngineFailurePolicy = Field(
+        "exit",
+        description="When a model's engine thread dies: `exit` shuts the server down "
+        "gracefully with exit status 3, for a supervisor to restart it; `serve` keeps "
+        "serving the other models and the platform, with /health answering 503.",
+    )
     redact_thinking: bool = Field(
         False,
         description="Return thinking only as redacted_thinking blocks (encrypted; clients "

@@ -5,20 +5,23 @@ and the scheduler (llama.cpp server's rule: one thread owns the slots). Each ste
 pending commands (submit, abort), asks the scheduler for a plan, runs one `llama_decode` over
 every sequence's tokens, samples one token for each sequence that asked for logits, and sends
 the resulting events to the event loop in one `call_soon_threadsafe`.
+
+When the engine thread ends, for a bug or at shutdown, it closes its command queue, then
+answers everything that was queued or running with an error: no request can be left
+waiting for a thread that is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
 
 import llama_cpp
 
-from antiphon.engine import repetition
+from antiphon.engine import faults, repetition
 from antiphon.engine.base import (
     Admitted,
     EngineStats,
@@ -30,8 +33,10 @@ from antiphon.engine.base import (
     Prompt,
     TextChunk,
 )
+from antiphon.engine.command_queue import Abort, CommandQueue, Stop
 from antiphon.engine.decode_batch import DecodeBatch
 from antiphon.engine.engine_counters import EngineCounters, KvGauges
+from antiphon.engine.grammar_intake import GrammarIntake
 from antiphon.engine.grammar_sampling import GrammarDeadEnd
 from antiphon.engine.llamacpp_disk_tier import DiskTier
 from antiphon.engine.llamacpp_kv import (
@@ -66,16 +71,6 @@ class EngineLimits:
     spill_idle: bool = True  # idle prefixes leave the pool each step (Scheduler's argument)
 
 
-@dataclass
-class _Abort:
-    request_id: str
-
-
-class _Stop:
-    pass
-
-
-Command = Submission | _Abort | _Stop
 Outbox = list[tuple[Submission, GenerationEvent]]
 
 
@@ -117,9 +112,13 @@ class LlamaCppEngine:
         )
         self._token_kinds = repetition.TokenKinds()  # the engine thread reads them first
         self._active: dict[str, SequenceRun] = {}
-        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._commands = CommandQueue()
+        self.failure: str | None = None  # why the engine thread died, once it has
         self._in_flight = 0  # event loop thread only
         self._counts = EngineCounters()  # written by the engine thread
+        self._grammars = GrammarIntake(
+            f"grammar-{card.id}", model.vocab, model.n_vocab, self._enqueue, self._refuse
+        )
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
         self._thread.start()
 
@@ -129,8 +128,8 @@ class LlamaCppEngine:
         return self.model.tokenize_prompt(prompt)
 
     def generate(self, request: GenerationRequest) -> GenerationStream:
-        if not self._thread.is_alive():  # it crashed or was closed: nobody would answer
-            raise InternalError(f"the engine serving {self.card.id} has stopped")
+        if self._commands.closed:  # it crashed or was closed: nobody would answer
+            raise self._stopped_error()
         capacity = self.limits.parallel + self.limits.max_queue
         if self._in_flight >= capacity:
             raise Overloaded(
@@ -140,13 +139,34 @@ class LlamaCppEngine:
             )
         self._in_flight += 1
         events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
-        self._commands.put(Submission(request, asyncio.get_running_loop(), events))
-        return GenerationStream(request.request_id, events, self._on_stream_closed)
+        submission = Submission(request, asyncio.get_running_loop(), events)
+        if request.grammar is None:
+            self._enqueue(submission)
+        else:  # built off the engine thread, which would stall every stream meanwhile
+            self._grammars.submit(submission)
 
-    def _on_stream_closed(self, request_id: str, unfinished: bool) -> None:
-        self._in_flight -= 1
-        if unfinished:
-            self._commands.put(_Abort(request_id))
+        def on_close(request_id: str, unfinished: bool) -> None:
+            self._in_flight -= 1
+            if unfinished:
+                submission.abandoned = True  # in case it has not started yet
+                self._commands.put(Abort(request_id))
+
+        return GenerationStream(request.request_id, events, on_close)
+
+    def _stopped_error(self) -> InternalError:
+        why = "it failed" if self.failure is not None else "the server is shutting down"
+        return InternalError(f"the engine serving {self.card.id} has stopped: {why}")
+
+    def _enqueue(self, submission: Submission) -> None:
+        """Queue a submission for the engine thread, or answer it at once if that thread has
+        stopped taking them. Any thread."""
+        if not self._commands.submit(submission):
+            self._refuse(submission, self._stopped_error())
+
+    def _refuse(self, submission: Submission, error: AntiphonError) -> None:
+        """End a submission that never started with `error`. Any thread."""
+        submission.discard()
+        self._send([(submission, Finished("end_turn", 0, None, error))])
 
     def stats(self) -> EngineStats:
         scheduler = self._scheduler
@@ -156,8 +176,9 @@ class LlamaCppEngine:
         )
 
     def close(self) -> None:
-        self._commands.put(_Stop())
+        self._commands.put(Stop())
         self._thread.join(timeout=30)
+        self._grammars.close()  # what it still holds is refused: the engine has stopped
         if self._thread.is_alive():  # still inside llama_decode: freeing now would crash it
             log.warning("engine thread for %s did not stop; leaving its memory", self.card.id)
             return
@@ -171,45 +192,61 @@ class LlamaCppEngine:
 
     def _run(self) -> None:
         name_this_thread(self._thread.name)
+        error: AntiphonError = Overloaded("the server is shutting down")
         try:
-            if self.limits.repetition_window:  # a pass over the vocabulary: 0.4 s for 49k
-                self._token_kinds = repetition.TokenKinds.of_vocabulary(
-                    self.model.n_vocab, self.model.render_piece
-                )
-            while self._apply_commands(block=not self._scheduler.has_work):
-                plan = self._scheduler.schedule()
-                # Sent before the step: a prompt chunk can take seconds, and message_start
-                # waits for what the prompt found in the cache.
-                self._send(self._admitted_events())
-                if plan:
-                    self._step(plan)
-                cache = self._scheduler.cache
-                self._counts.kv = KvGauges(
-                    self._scheduler.cells_used, cache.cells_used, cache.node_count,
-                    cache.evicted_cells, cache.ram,
-                )
-        except Exception:  # a bug: fail every request rather than hang them
-            log.exception("engine thread crashed")
-            self._fail_all(InternalError("the engine stopped unexpectedly"))
-        else:
-            self._fail_all(Overloaded("the server is shutting down"))
+            self._serve()
+        except Exception as crash:  # a bug: fail every request rather than hang them
+            log.exception("engine thread for %s crashed", self.card.id)
+            self.failure = f"{type(crash).__name__}: {crash}"
+            error = InternalError(f"the engine serving {self.card.id} stopped unexpectedly")
+        finally:
+            self._answer_all(error)
+
+    def _serve(self) -> None:
+        """The engine loop, until told to stop."""
+        if self.limits.repetition_window:  # a pass over the vocabulary: 0.4 s for 49k
+            self._token_kinds = repetition.TokenKinds.of_vocabulary(
+                self.model.n_vocab, self.model.render_piece
+            )
+        while self._apply_commands(block=not self._scheduler.has_work):
+            plan = self._scheduler.schedule()
+            # Sent before the step: a prompt chunk can take seconds, and message_start
+            # waits for what the prompt found in the cache.
+            self._send(self._admitted_events())
+            if plan:
+                self._step(plan)
+            cache = self._scheduler.cache
+            self._counts.kv = KvGauges(
+                self._scheduler.cells_used, cache.cells_used, cache.node_count,
+                cache.evicted_cells, cache.ram,
+            )
+
+    def _answer_all(self, error: AntiphonError) -> None:
+        """Close the command queue, then end everything queued or running with `error`."""
+        outbox: Outbox = []
+        for submission in self._commands.close():
+            submission.discard()
+            outbox.append((submission, Finished("end_turn", 0, None, error)))
+        outbox += self._fail_running(error)
+        self._send(outbox)
 
     def _apply_commands(self, block: bool) -> bool:
         """Apply queued commands; block for one when idle. False once told to stop."""
-        try:
-            command = self._commands.get(block=block)
-            while True:
-                if isinstance(command, _Stop):
-                    return False
-                if isinstance(command, Submission):
-                    self._start(command)
-                else:
-                    self._abort(command.request_id)
-                command = self._commands.get_nowait()
-        except queue.Empty:
-            return True
+        command = self._commands.get(block=block)
+        while command is not None:
+            if isinstance(command, Stop):
+                return False
+            if isinstance(command, Submission):
+                self._start(command)
+            else:
+                self._abort(command.request_id)
+            command = self._commands.get(block=False)
+        return True
 
     def _start(self, submission: Submission) -> None:
+        if submission.abandoned:  # its client left while it was queued
+            submission.discard()
+            return
         try:
             run = SequenceRun(submission, self._facts, self.model.piece)
         except AntiphonError as error:  # e.g. a grammar llama.cpp refused: fail this one only
@@ -252,6 +289,7 @@ class LlamaCppEngine:
         llama_cpp.llama_synchronize(self._context)
         self._counts.decode_seconds += time.perf_counter() - started
         self._counts.steps += 1
+        faults.after_step(self._counts.steps)
         if status != 0:
             error = InternalError(f"the model failed to decode (llama_decode returned {status})")
             for item in plan:  # their cells' contents are unknown now: not cached
@@ -354,16 +392,21 @@ class LlamaCppEngine:
         finished = Finished(reason, len(sequence.generated), stop_sequence, error)
         outbox.append((run.submission, finished))
 
-    def _fail_all(self, error: AntiphonError) -> None:
+    def _fail_running(self, error: AntiphonError) -> Outbox:
+        """End every running sequence with `error`. Cleanup that fails is logged and passed
+        over: answering the others comes first."""
         outbox: Outbox = []
         for run in list(self._active.values()):
             sequence = run.sequence
-            self._scheduler.abort(sequence.request_id)
-            run.free()
+            try:
+                self._scheduler.abort(sequence.request_id)
+                run.free()
+            except Exception:
+                log.exception("%s: cleanup failed while the engine stopped", run.request_id)
             finished = Finished("end_turn", len(sequence.generated), None, error)
             outbox.append((run.submission, finished))
         self._active.clear()
-        self._send(outbox)
+        return outbox
 
     @staticmethod
     def _send(outbox: Outbox) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import llama_cpp
 
+from antiphon.engine import faults
 from antiphon.engine.base import GenerationEvent, GenerationRequest
 from antiphon.engine.detokenizer import Detokenizer
 from antiphon.engine.grammar_sampling import GrammarSampler
@@ -30,6 +31,17 @@ class Submission:
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[GenerationEvent]
     submitted_at: float = field(default_factory=time.perf_counter)
+    # Built by the grammar intake thread before the engine sees it (engine/grammar_intake).
+    grammar_sampler: GrammarSampler | None = None
+    # Set on the event loop when the client leaves before the end: a submission that had
+    # not started yet is then dropped instead of run for nobody.
+    abandoned: bool = False
+
+    def discard(self) -> None:
+        """Free what was built for a submission that will never run."""
+        if self.grammar_sampler is not None:
+            self.grammar_sampler.free()
+            self.grammar_sampler = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,10 @@ class SequenceRun:
         self._trigger = TriggerWatch(request.grammar)
         banned: tuple[int, ...] = ()
         if request.grammar is not None:
-            self._grammar = GrammarSampler(facts.vocab, request.grammar, facts.n_vocab)
+            self._grammar = submission.grammar_sampler or GrammarSampler(
+                facts.vocab, request.grammar, facts.n_vocab
+            )
+            submission.grammar_sampler = None  # this run owns it now
             # Control tokens render as no text, but the grammar judges them by their literal
             # text: one could pass the grammar yet vanish from the output it constrains.
             banned = facts.control_tokens
@@ -121,6 +136,7 @@ class SequenceRun:
         return not thinking_open and not self._trigger.constrained
 
     def free(self) -> None:
+        faults.on_free()
         llama_cpp.llama_sampler_free(self._answer)
         if self._grammar is not None:
             self._grammar.free()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,6 +31,7 @@ from antiphon.http.routes.models import get_model, list_models
 from antiphon.services.batch_worker import BatchWorker
 from antiphon.services.batches import BatchService
 from antiphon.services.completions import CompletionsService
+from antiphon.services.engine_watch import exit_when_an_engine_fails
 from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
 from antiphon.services.platform import build_platform
@@ -147,9 +148,14 @@ def redis_prefix(organization_id: str) -> str:
 
 
 def create_app(
-    settings: Settings, registry: ModelRegistry, organization_id: str, seal: ThinkingSeal
+    settings: Settings,
+    registry: ModelRegistry,
+    organization_id: str,
+    seal: ThinkingSeal,
+    shut_down: Callable[[], None],
 ) -> ASGIApp:
-    """`organization_id` comes from the store's first-start bootstrap (services/bootstrap)."""
+    """`organization_id` comes from the store's first-start bootstrap (services/bootstrap);
+    `shut_down` asks the server to stop gracefully (for --on-engine-failure exit)."""
     platform = build_platform(settings, organization_id)
 
     @contextlib.asynccontextmanager
@@ -159,9 +165,16 @@ def create_app(
                 settings.redis_url, prefix=redis_prefix(organization_id)))
         await platform.start()
         await batch_worker.start()
+        watch = None
+        if settings.on_engine_failure == "exit":
+            watch = asyncio.get_running_loop().create_task(
+                exit_when_an_engine_fails(registry, shut_down)
+            )
         try:
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
             await batch_worker.close()  # its running requests go back to the queue
             for model in registry:  # joining the engine thread may take a step: not on the loop
                 await asyncio.to_thread(model.engine.close)

@@ -73,6 +73,7 @@ class RemoteEngine:
     def __init__(self, card: ModelCard, vocabulary_model: LlamaModel, vocabulary: Vocabulary,
                  pool: UpstreamPool, dialect: Dialect, limits: RemoteLimits) -> None:
         self.card = card
+        self.failure: str | None = None  # no thread of its own to die: upstreams come back
         self.model = vocabulary_model
         self.pool = pool
         self._dialect = dialect

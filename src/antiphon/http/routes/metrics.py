@@ -105,12 +105,17 @@ class EngineCollector(Collector):
         }
         first = _histogram("antiphon_time_to_first_token_seconds", "From queueing to the first token.")
         between = _histogram("antiphon_inter_token_latency_seconds", "Between consecutive tokens.")
+        up = GaugeMetricFamily(
+            "antiphon_engine_up", "1 while the engine serves, 0 once it has failed for good.",
+            labels=["model"],
+        )
         hit_ratio = GaugeMetricFamily(
             "antiphon_prefix_cache_hit_ratio",
             "Share of all prompt tokens found in the prefix cache.", labels=["model"],
         )
         for model in self._models:
             stats = model.engine.stats()
+            up.add_metric([model.card.id], 0.0 if model.engine.failure else 1.0)
             for field, family in families.items():
                 family.add_metric([model.card.id], float(getattr(stats, field)))
             seen = stats.cached_prompt_tokens_total + stats.prompt_tokens_total
@@ -118,6 +123,7 @@ class EngineCollector(Collector):
             _add(first, model.card.id, stats.time_to_first_token)
             _add(between, model.card.id, stats.inter_token_latency)
         yield from families.values()
+        yield up
         yield hit_ratio
         yield first
         yield between
