@@ -1,12 +1,15 @@
 """The real PostgreSQL and Redis of the development machines, for the tests that need them.
 
-A test that cannot reach one skips with the reason in its message (pytest -ra lists it);
-CI's machine runs both, so there they always run.
+A test that cannot reach one skips with the reason in its message (pytest -ra lists it).
+CI (.ci/run) starts both where they are not running and sets ANTIPHON_TEST_REQUIRE_SERVICES,
+under which an unreachable service fails the test instead: a backend that was never
+tested must not pass as one that was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +18,13 @@ import pytest
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def unavailable(reason: str) -> None:
+    """Skip (on a laptop without the service) or, in CI, fail."""
+    if os.environ.get("ANTIPHON_TEST_REQUIRE_SERVICES"):
+        pytest.fail(f"{reason} (CI requires it: ANTIPHON_TEST_REQUIRE_SERVICES is set)")
+    pytest.skip(reason)
 
 
 async def _postgres(statement: str) -> None:
@@ -34,7 +44,7 @@ def postgres_database() -> Iterator[str]:
     try:
         asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
     except (TimeoutError, OSError) as error:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {error}")
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {error}")
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
@@ -48,7 +58,7 @@ def redis_url() -> str:
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping()
     except redis.RedisError as error:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {error}")
+        unavailable(f"Redis not reachable at {REDIS_URL}: {error}")
     return REDIS_URL
 
 

@@ -1,4 +1,5 @@
-"""The Redis limiter against a real Redis at 127.0.0.1:6379 (skipped, saying why, without one).
+"""The Redis limiter against a real Redis at 127.0.0.1:6379 (skipped, saying why, without one;
+failed in CI).
 
 It passes the same `BEHAVIOUR` cases as the in-memory limiter, on real time; each test uses
 its own key prefix and deletes its keys afterwards.
@@ -23,6 +24,7 @@ from antiphon.services.rate_limits import (
     RedisRateLimiter,
     RedisUnavailable,
 )
+from tests.services import unavailable
 from tests.unit.test_rate_limit_buckets import BEHAVIOUR, Case
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -36,7 +38,7 @@ def prefix() -> Iterator[str]:
         client.ping()
     except (redis.RedisError, OSError) as exc:
         client.close()
-        pytest.skip(f"Redis not reachable at 127.0.0.1:6379: {exc}")
+        unavailable(f"Redis not reachable at 127.0.0.1:6379: {exc}")
     prefix = f"antiphon:test:{uuid.uuid4().hex}:"
     try:
         yield prefix

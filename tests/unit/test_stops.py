@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from antiphon.chat.stops import StopMatcher, StopScan
+from antiphon.engine.stops import StopMatcher, StopScan
 
 
 def _run(stops: Sequence[str], pieces: Sequence[str]) -> tuple[str, str | None]:

@@ -11,7 +11,7 @@ import codecs
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from antiphon.chat.stops import StopMatcher
+from antiphon.engine.stops import StopMatcher
 
 
 class Utf8Assembler:

@@ -96,7 +96,7 @@ class GpuPlacement:
 @cache
 def _ggml() -> ctypes.CDLL | None:
     """libggml beside the bindings' libllama (where its backends register), if found."""
-    library_dir = Path(llama_cpp.llama_cpp._lib._name).parent  # type: ignore[attr-defined]
+    library_dir = Path(llama_cpp.llama_cpp._lib._name).parent
     for name in ("libggml.so", "libggml.dylib", "ggml.dll"):
         path = library_dir / name
         if path.exists():

@@ -48,7 +48,7 @@ def create_context(
     params.n_batch = params.n_ubatch = batch_tokens
     params.n_threads = params.n_threads_batch = threads
     params.no_perf = True
-    context = llama_cpp.llama_init_from_model(model.handle, params)
+    context: llama_cpp.llama_context_p = llama_cpp.llama_init_from_model(model.handle, params)
     if not context:
         raise RuntimeError("llama.cpp could not create a context (out of memory?)")
     return context

@@ -31,12 +31,14 @@ _backend_ready = False
 _GGML_ERROR, _GGML_CONTINUATION = 4, 5
 
 
-@llama_cpp.llama_log_callback
-def _forward_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+def _log_line(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
     """llama.cpp's own log lines go to Python logging, shown at --log-level debug."""
     message = text.decode("utf-8", errors="replace").rstrip()
     if message and level != _GGML_CONTINUATION:
         llama_log.log(logging.ERROR if level == _GGML_ERROR else logging.DEBUG, "%s", message)
+
+
+_forward_log = llama_cpp.llama_log_callback(_log_line)  # kept alive here: C holds a pointer
 
 
 class _LoadProgress:
@@ -132,7 +134,8 @@ class LlamaModel:
     def token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return llama_cpp.llama_vocab_get_text(self.vocab, token).decode("utf-8", "replace")
+        text: bytes = llama_cpp.llama_vocab_get_text(self.vocab, token)
+        return text.decode("utf-8", "replace")
 
     def card(
         self, window: ContextWindow, max_output_tokens: int, sampling: SamplingDefaults

@@ -28,6 +28,7 @@ import time
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from antiphon.engine.os_thread import name_this_thread
 
@@ -62,7 +63,7 @@ def _token_bytes(tokens: tuple[int, ...]) -> bytes:
     return array("i", tokens).tobytes()
 
 
-def _header(data: bytes | bytearray) -> tuple[dict, int]:
+def _header(data: bytes | bytearray) -> tuple[dict[str, Any], int]:
     """An entry's header and the offset of its token ids."""
     if not data.startswith(MAGIC):
         raise ValueError("not an entry of this format")

@@ -15,11 +15,15 @@ from antiphon.errors import InternalError
 
 
 def _new_chain() -> llama_cpp.llama_sampler_p:
-    return llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    chain: llama_cpp.llama_sampler_p = llama_cpp.llama_sampler_chain_init(
+        llama_cpp.llama_sampler_chain_default_params()
+    )
+    return chain
 
 
 def grammar_sampler(vocab: llama_cpp.llama_vocab_p, grammar: Grammar) -> llama_cpp.llama_sampler_p:
     text = grammar.gbnf.encode("utf-8")
+    sampler: llama_cpp.llama_sampler_p
     if not grammar.lazy_triggers:
         sampler = llama_cpp.llama_sampler_init_grammar(vocab, text, b"root")
     else:
@@ -40,7 +44,10 @@ def _banned_tokens_sampler(n_vocab: int, banned: Sequence[int]) -> llama_cpp.lla
     for slot, token in zip(biases, banned):
         slot.token = token
         slot.bias = float("-inf")
-    return llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(banned), biases)
+    sampler: llama_cpp.llama_sampler_p = llama_cpp.llama_sampler_init_logit_bias(
+        n_vocab, len(banned), biases
+    )
+    return sampler
 
 
 def build_sampler_chain(

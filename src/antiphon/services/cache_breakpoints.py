@@ -43,12 +43,14 @@ def _ttl(control: CacheControl) -> Ttl:
 
 def _marked_in(block: Any) -> CacheControl | None:
     """A block's own cache_control, or one on a block inside a tool result."""
-    if block.cache_control is not None:
-        return block.cache_control
+    own = block.cache_control
+    if isinstance(own, CacheControl):
+        return own
     if isinstance(block, ToolResultBlock) and isinstance(block.content, list):
         for inner in block.content:
-            if getattr(inner, "cache_control", None) is not None:
-                return inner.cache_control  # type: ignore[no-any-return]
+            control = getattr(inner, "cache_control", None)
+            if isinstance(control, CacheControl):
+                return control
     return None
 
 

@@ -61,7 +61,7 @@ class Upstreams:
 
 def remote_kind(location: str) -> UpstreamKind | None:
     kind, colon, _ = location.partition(":")
-    return cast(UpstreamKind, kind) if colon and kind in UPSTREAM_KINDS else None
+    return kind if colon and kind in UPSTREAM_KINDS else None
 
 
 def parse_upstreams(spec: str, location: str) -> Upstreams:
@@ -110,7 +110,7 @@ def take_remote_options(spec: str, texts: list[str]) -> tuple[RemoteOptions, lis
     options = RemoteOptions(
         found.get("tokenizer") or None,
         int(concurrency) if concurrency is not None else None,
-        cast(RoutingPolicy, routing),
+        routing,
         health_interval,
         found.get("api-key") or None,
     )

@@ -1,0 +1,52 @@
+"""Imports point down the layers (DESIGN.md): a module that needs something from above is
+telling us the thing lives in the wrong place. Read from the source with `ast`, so a new
+import that breaks a rule fails here, naming the file."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[2] / "src" / "antiphon"
+# layer → the antiphon packages and modules it must not import
+FORBIDDEN = {
+    "protocol": {"chat", "engine", "store", "services", "http", "cli", "config"},
+    "chat": {"store", "services", "http", "cli", "config"},
+    "engine": {"chat", "protocol", "store", "services", "http", "cli"},
+    "store": {"chat", "engine", "services", "http", "cli"},
+    "services": {"http", "cli"},
+    "errors": {"protocol", "chat", "engine", "store", "services", "http", "cli", "config"},
+}
+
+
+def _imported_layers(path: Path) -> set[tuple[str, int]]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "antiphon" and len(parts) > 1:
+                found.add((parts[1], node.lineno))
+    return found
+
+
+def _modules(layer: str) -> list[Path]:
+    package = PACKAGE / layer
+    return sorted(package.rglob("*.py")) if package.is_dir() else [PACKAGE / f"{layer}.py"]
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_imports_point_down(layer: str) -> None:
+    broken = [
+        f"{path.relative_to(PACKAGE)}:{line} imports antiphon.{target}"
+        for path in _modules(layer)
+        for target, line in sorted(_imported_layers(path))
+        if target in FORBIDDEN[layer]
+    ]
+    assert broken == []
