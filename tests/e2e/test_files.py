@@ -152,6 +152,24 @@ def test_a_file_source_reads_like_the_same_bytes_sent_inline(platform: PlatformS
         count({"type": "file", "file_id": "file_nope"})
 
 
+def test_inlined_files_are_bounded_per_request_from_their_metadata(
+    platform: PlatformServer, keys: tuple[str, str]
+) -> None:
+    """12 MB named three times is 36 MB inlined: refused, naming the block that crossed 32 MB,
+    from the stored size alone (its bytes are gone from disk, and the answer is still the
+    size refusal, not a failed read)."""
+    client = platform.client(keys[0])
+    big = client.files.upload(file=("big.txt", b"lighthouse " * (12 * 1024 * 1024 // 11), "text/plain"))
+    (platform.data_dir / "blobs" / "files" / big.id).unlink()
+    document = {"type": "document", "source": {"type": "file", "file_id": big.id}}
+    content = [document, document, document, {"type": "text", "text": "Summarise."}]
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": content}])  # type: ignore[list-item]
+    message = refused.value.body["error"]["message"]  # type: ignore[index]
+    assert message.startswith("messages.0.content.2.source: ") and big.id in message and "32 MB" in message
+    client.files.delete(big.id)
+
+
 def _blob_temporaries(platform: PlatformServer) -> list[str]:
     tmp = platform.data_dir / "blobs" / "tmp"
     return sorted(path.name for path in tmp.iterdir()) if tmp.exists() else []

@@ -3,12 +3,15 @@ in the block as a base64 source before the request is planned, so the rest of th
 (PDF text, text decoding, the image refusal of text-only models) treats both alike.
 
 Files are read from the caller's workspace only: an unknown, deleted, expired or
-other-workspace id is a 400 that names it.
+other-workspace id is a 400 that names it. Sizes are checked from the stored metadata before
+a byte is read, against one bound for the whole request (what a request body may carry:
+a file inlined ten times counts ten times), and a file named several times is read once.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import TypeVar
 
 from antiphon.errors import InvalidRequest
@@ -21,17 +24,21 @@ from antiphon.protocol.content import (
 )
 from antiphon.protocol.messages import CountTokensRequest, MessagesRequest
 from antiphon.services.files import FilesService
+from antiphon.store.tables import StoredFile
 
 Request = TypeVar("Request", MessagesRequest, CountTokensRequest)
-# A file inlined into a prompt is bounded like a request body (and like the hosted PDF limit).
+# Files inlined into one prompt are bounded like a request body (and like the hosted PDF limit).
 MAX_SOURCE_BYTES = 32 * 1024 * 1024
+Place = tuple[int, int, int | None]  # message, block, block inside a tool result
 
 
 def has_file_sources(request: MessagesRequest | CountTokensRequest) -> bool:
     return any(True for _ in _file_blocks(request))
 
 
-def _file_blocks(request: MessagesRequest | CountTokensRequest):  # type: ignore[no-untyped-def]
+def _file_blocks(
+    request: MessagesRequest | CountTokensRequest,
+) -> Iterator[tuple[Place, DocumentBlock | ImageBlock]]:
     for m, message in enumerate(request.messages):
         if isinstance(message.content, str):
             continue
@@ -44,19 +51,41 @@ def _file_blocks(request: MessagesRequest | CountTokensRequest):  # type: ignore
                         yield (m, b, c), inner
 
 
+def _path(place: Place) -> str:
+    m, b, c = place
+    return f"messages.{m}.content.{b}" + (f".content.{c}" if c is not None else "") + ".source"
+
+
 async def inline_file_sources(request: Request, files: FilesService, workspace_id: str | None) -> Request:
     """The request with every file source replaced by the file's bytes (base64)."""
-    replaced: dict[tuple[int, int, int | None], DocumentBlock | ImageBlock] = {}
-    for (m, b, c), block in _file_blocks(request):
-        path = f"messages.{m}.content.{b}" + (f".content.{c}" if c is not None else "") + ".source"
-        assert isinstance(block.source, FileSource)
-        stored, data = await files.source_bytes(workspace_id, block.source.file_id, path)
-        if len(data) > MAX_SOURCE_BYTES:
-            raise InvalidRequest(f"{path}: file {stored.id!r} is larger than 32 MB, too large for a prompt")
-        source = Base64Source(type="base64", media_type=stored.mime_type, data=base64.b64encode(data).decode())
-        replaced[(m, b, c)] = block.model_copy(update={"source": source})
-    if not replaced:
-        return request
+    sources = list(_file_blocks(request))
+    found: dict[str, StoredFile] = {}
+    total = 0
+    for place, file_block in sources:  # metadata first: nothing is read from a request refused
+        assert isinstance(file_block.source, FileSource)
+        file_id, path = file_block.source.file_id, _path(place)
+        if file_id not in found:
+            found[file_id] = await files.source_file(workspace_id, file_id, path)
+        total += found[file_id].size_bytes
+        if total > MAX_SOURCE_BYTES:
+            raise InvalidRequest(
+                f"{path}: file {file_id!r} takes the files inlined in this request past "
+                f"{MAX_SOURCE_BYTES // (1024 * 1024)} MB, too large for a prompt"
+            )
+    encoded = {
+        file_id: base64.b64encode(await files.source_bytes(stored)).decode()
+        for file_id, stored in found.items()
+    }
+    replaced: dict[Place, DocumentBlock | ImageBlock] = {}
+    for place, file_block in sources:
+        assert isinstance(file_block.source, FileSource)
+        stored = found[file_block.source.file_id]
+        source = Base64Source(type="base64", media_type=stored.mime_type, data=encoded[stored.id])
+        replaced[place] = file_block.model_copy(update={"source": source})
+    return _with_blocks(request, replaced) if replaced else request
+
+
+def _with_blocks(request: Request, replaced: dict[Place, DocumentBlock | ImageBlock]) -> Request:
     messages = list(request.messages)
     for m, message in enumerate(messages):
         if isinstance(message.content, str):

@@ -124,11 +124,16 @@ class FilesService:
             raise NotFound(f"file_id: no file with id {file_id!r}")
         await self._blobs.delete(_key(file_id))
 
-    async def source_bytes(self, workspace_id: str | None, file_id: str, path: str) -> tuple[StoredFile, bytes]:
-        """A message block's file: a 400 that names the id when it cannot be used."""
+    async def source_file(self, workspace_id: str | None, file_id: str, path: str) -> StoredFile:
+        """A message block's file, by its metadata: a 400 that names the id when it cannot
+        be used."""
         stored = await self._store.get(workspace_id, file_id) if workspace_id else None
         if stored is None:
             raise InvalidRequest(f"{path}.file_id: no file with id {file_id!r} in this workspace")
         if stored.expires_at is not None and stored.expires_at <= utc_now():
             raise InvalidRequest(f"{path}.file_id: file {file_id!r} has expired")
-        return stored, await self._blobs.read_all(_key(file_id))
+        return stored
+
+    async def source_bytes(self, stored: StoredFile) -> bytes:
+        """The bytes of a file `source_file` returned."""
+        return await self._blobs.read_all(_key(stored.id))
