@@ -159,6 +159,34 @@ def test_cancel_ends_the_batch_with_its_unstarted_requests_canceled(
         client.messages.batches.cancel(batch.id)
 
 
+@pytest.mark.parametrize("status", ["inactive", "archived"])
+def test_a_batch_whose_key_is_turned_off_stops_running_and_says_why(
+    platform: PlatformServer, status: str
+) -> None:
+    """Disabling or archiving the key that created a batch (archiving a workspace archives
+    its keys) ends the requests that had not started as errored, saying why."""
+    with platform.admin() as admin:
+        workspace = create_workspace(admin, f"revoked {status}")["id"]
+        creator = create_key(admin, "creator", workspace)
+        reader = platform.client(create_key(admin, "reader", workspace)["key"])
+        batch = platform.client(creator["key"]).messages.batches.create(  # type: ignore[arg-type]
+            requests=[request(f"r{i}", "Tell me a long story", 48) for i in range(12)])
+        changed = admin.post(f"/v1/organizations/api_keys/{creator['id']}", json={"status": status})
+        assert changed.status_code == 200, changed.text
+    ended = wait_until_ended(reader, batch.id)
+    counts = ended.request_counts
+    assert counts.errored >= 9 and counts.errored + counts.succeeded == 12, counts  # only those running finished
+    errored = [line.result for line in reader.messages.batches.results(batch.id) if line.result.type == "errored"]
+    assert len(errored) == counts.errored
+    for result in errored:
+        error = result.error.error  # type: ignore[union-attr]
+        assert error.type == "permission_error"
+        assert error.message == (
+            f"the API key that created this batch ({creator['id']}) is {status}: "
+            "its remaining requests do not run"
+        )
+
+
 @pytest.mark.parametrize(("requests", "message"), [
     ([request("same"), request("same")], "requests.1 (custom_id 'same'): custom_id is also used by requests.0"),
     ([request("ok"), request("bad id!")], "requests.1.custom_id: String should match pattern"),

@@ -204,7 +204,7 @@ def create_app(
     batch_store = BatchStore(platform.database)
     app.state.batches = BatchService(batch_store, platform.blobs, app.state.messages.check)
     batch_worker = BatchWorker(
-        batch_store, app.state.batches, app.state.messages, platform.metering,
+        batch_store, app.state.batches, app.state.messages, platform.metering, platform.keys,
         describe_error=lambda error: error_body(error, None)[1].model_dump(exclude_none=True),
         concurrency=settings.effective_batch_concurrency,
         lease_seconds=settings.batch_lease_seconds,

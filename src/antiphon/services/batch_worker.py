@@ -9,6 +9,11 @@ lease lapses (its replica died) goes back to the queue, and its answer, should t
 worker still produce one, is not kept. On SQLite one process owns the store, so a start
 requeues everything left running by a crash.
 
+A request whose batch was created by a key since disabled or archived (archiving a
+workspace archives its keys) does not run: it ends `errored` with a permission_error that
+says why, so the rest of such a batch ends within a sweep or two instead of spending the
+engine on work nobody may still ask for.
+
 A periodic sweep expires overdue batches, ends finished ones and removes old ones.
 """
 
@@ -26,11 +31,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from antiphon.engine.base import Priority
-from antiphon.errors import AntiphonError, InvalidRequest, Overloaded
+from antiphon.errors import AntiphonError, InvalidRequest, Overloaded, PermissionDenied
 from antiphon.ids import request_id
 from antiphon.protocol.messages import Message, MessagesRequest
 from antiphon.services.batches import BatchService
-from antiphon.services.keys import Principal
+from antiphon.services.keys import KeyService, Principal
 from antiphon.services.messages import MessagesService
 from antiphon.services.metering import Metering
 from antiphon.store.batches import BatchStore, ClaimedRequest
@@ -51,6 +56,7 @@ class BatchWorker:
         batches: BatchService,
         messages: MessagesService,
         metering: Metering,
+        keys: KeyService,
         describe_error: DescribeError,
         concurrency: int,
         lease_seconds: float,
@@ -60,6 +66,7 @@ class BatchWorker:
         self._batches = batches
         self._messages = messages
         self._metering = metering
+        self._keys = keys
         self._describe = describe_error
         self._concurrency = concurrency
         self._lease = timedelta(seconds=lease_seconds)
@@ -187,6 +194,13 @@ class BatchWorker:
         return "succeeded", {"type": "succeeded", "message": message.model_dump(mode="json")}
 
     async def _generate(self, claimed: ClaimedRequest) -> Message:
+        if claimed.api_key_id is not None:
+            revoked = await self._keys.revoked(claimed.api_key_id)
+            if revoked is not None:
+                raise PermissionDenied(
+                    f"the API key that created this batch ({claimed.api_key_id}) is {revoked}: "
+                    "its remaining requests do not run"
+                )
         try:
             request = MessagesRequest.model_validate_json(claimed.params)
         except ValidationError as error:  # validated at creation; only a changed server gets here

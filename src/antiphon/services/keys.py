@@ -63,6 +63,22 @@ class KeyService:
     def __init__(self, store: ApiKeyStore) -> None:
         self._store = store
         self._found: dict[str, tuple[ApiKey, float]] = {}
+        self._statuses: dict[str, tuple[KeyStatus, float]] = {}  # by key id
+        self._changes = 0  # key updates so far: a status read before one is not remembered
+
+    async def revoked(self, key_id: str) -> KeyStatus | None:
+        """"inactive" or "archived" (a workspace's archiving archives its keys) when the key
+        was turned off since it was used, else None; for work it started, such as a batch,
+        that outlives the request. Remembered for as long as `authenticate` remembers."""
+        cached = self._statuses.get(key_id)
+        if cached is None or time.monotonic() - cached[1] >= CACHE_SECONDS:
+            changes = self._changes
+            key = await self._store.get(key_id)
+            status: KeyStatus = "archived" if key is None else key.status  # type: ignore[assignment]
+            cached = (status, time.monotonic())
+            if changes == self._changes:  # no update landed while it was read
+                self._statuses[key_id] = cached
+        return cached[0] if cached[0] in ("inactive", "archived") else None
 
     async def authenticate(self, secret: str) -> Principal:
         """The caller behind `secret`, or AuthenticationFailed (unknown, inactive, expired)."""
@@ -154,8 +170,12 @@ class KeyService:
         if updated is None:
             raise NotFound(f"api_key_id: no API key with id {key_id!r}")
         self._found = {h: v for h, v in self._found.items() if v[0].id != key_id}
+        self._statuses.pop(key_id, None)
+        self._changes += 1
         return updated
 
     def forget(self) -> None:
         """Drop remembered keys (after an operation that changed many, such as archiving)."""
         self._found.clear()
+        self._statuses.clear()
+        self._changes += 1
