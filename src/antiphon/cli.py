@@ -197,6 +197,7 @@ def _banner(settings: Settings, registry: ModelRegistry, started: Bootstrapped) 
 def serve(
     host: Annotated[Optional[str], typer.Option(help=HELP["host"])] = None,
     port: Annotated[Optional[int], typer.Option(help=HELP["port"])] = None,
+    public_url: Annotated[Optional[str], typer.Option(help=HELP["public_url"])] = None,
     model: Annotated[Optional[list[str]], typer.Option(help=HELP["model"])] = None,
     alias: Annotated[Optional[list[str]], typer.Option(help=HELP["alias"])] = None,
     api_key: Annotated[Optional[str], typer.Option(help=HELP["api_key"])] = None,
@@ -247,7 +248,7 @@ def serve(
 ) -> None:
     """Serve the Claude API on the given models (default: the embedded SmolLM2-135M)."""
     flags = {
-        "host": host, "port": port, "model": tuple(model) if model else None,
+        "host": host, "port": port, "public_url": public_url, "model": tuple(model) if model else None,
         "alias": tuple(alias) if alias else None, "api_key": api_key, "ctx": ctx,
         "min_ctx": min_ctx, "max_output_tokens": max_output_tokens,
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,

@@ -49,6 +49,12 @@ class Settings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The URL clients reach this server at (behind a proxy: the proxy's), for "
+        "URLs in answers such as a batch's results_url. None: the request's Host when it "
+        "names this machine, else the listening address.",
+    )
     model: tuple[str, ...] = Field(
         (),
         description="Model to serve: a .gguf path, hf:OWNER/REPO/FILE.gguf or KIND:URL,URL… (a "

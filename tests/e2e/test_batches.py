@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -110,6 +111,46 @@ def test_a_batch_runs_to_its_results_and_is_billed_as_the_batch_tier(
             time.sleep(0.2)
     assert {row["service_tier"] for row in lines} == {"batch"}
     assert billed == pytest.approx(output_tokens * 2.0 * 0.5)  # half price
+
+
+def test_results_url_names_this_server_and_never_echoes_a_foreign_host(
+    platform: PlatformServer, workspaces: list[tuple[str, str]]
+) -> None:
+    key = workspaces[0][1]
+    batch = platform.client(key).messages.batches.create(requests=[request("one")])  # type: ignore[arg-type]
+    wait_until_ended(platform.client(key), batch.id)
+    port = urlsplit(platform.url).port
+    path = f"/v1/messages/batches/{batch.id}"
+    machine = socket.gethostname()
+    expected = {
+        "evil.example": platform.url,  # not this machine: the listening address instead
+        f"evil.example:{port}": platform.url,
+        "127.0.0.1.evil.example": platform.url,
+        f"localhost:{port}": f"http://localhost:{port}",
+        f"{machine}:{port}": f"http://{machine}:{port}",  # a LAN client naming the machine
+    }
+    with platform.raw(key) as raw:
+        for host, base in expected.items():
+            answer = raw.get(path, headers={"host": host})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["results_url"] == f"{base}{path}/results", host
+
+
+def test_a_configured_public_url_is_what_results_url_starts_with(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    process, server = start_platform_server(
+        tmp_path_factory.mktemp("public"), "public", None,
+        args=["--public-url", "https://llm.example.com/antiphon/"])
+    try:
+        with server.admin() as admin:
+            key = create_key(admin, "public", create_workspace(admin, "public")["id"])["key"]
+        client = server.client(key)
+        batch = client.messages.batches.create(requests=[request("one")])  # type: ignore[arg-type]
+        ended = wait_until_ended(client, batch.id)
+        assert ended.results_url == f"https://llm.example.com/antiphon/v1/messages/batches/{batch.id}/results"
+    finally:
+        stop_server(process)
 
 
 def test_batches_list_newest_first_and_stay_in_their_workspace(

@@ -20,6 +20,7 @@ from antiphon.http.disconnect import ClientDisconnected
 from antiphon.http.edge import ProtocolEdge
 from antiphon.http.errors import error_body, error_response
 from antiphon.http.openai.dialect import CHAT_COMPLETIONS
+from antiphon.http.public_url import PublicUrl
 from antiphon.http.routes import batches, files, skills
 from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
 from antiphon.http.routes.chat_completions import create_chat_completion
@@ -191,6 +192,7 @@ def create_app(
         },
     )
     app.state.settings = settings
+    app.state.public_url = PublicUrl(settings.public_url, settings.base_url)
     app.state.registry = registry
     app.state.platform = platform
     app.state.files = platform.files

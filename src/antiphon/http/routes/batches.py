@@ -42,7 +42,8 @@ def batch_object(request: Request, batch: MessageBatchRow) -> MessageBatch:
     ended = batch.processing_status == "ended"
     counts = RequestCounts(**batch.request_counts) if batch.request_counts else RequestCounts(
         processing=batch.request_total)
-    results_url = f"{request.base_url}v1/messages/batches/{batch.id}/results" if ended else None
+    base = request.app.state.public_url.base(request)
+    results_url = f"{base}/v1/messages/batches/{batch.id}/results" if ended else None
     return MessageBatch(
         id=batch.id, processing_status=batch.processing_status,  # type: ignore[arg-type]
         request_counts=counts, created_at=rfc3339(batch.created_at),
