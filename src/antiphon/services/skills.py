@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from antiphon.errors import InvalidRequest, NotFound
+from antiphon.errors import Conflict, InvalidRequest, NotFound
 from antiphon.ids import new_id, utc_now
 from antiphon.services.skill_bundle import SkillBundle
 from antiphon.store.blobs import LocalBlobStore
@@ -22,9 +22,12 @@ def _blob_key(skill_id: str, version_id: str) -> str:
     return f"skills/{skill_id}/{version_id}.zip"
 
 
-def _version_id() -> str:
+_ID_ATTEMPTS = 100
+
+
+def _version_id() -> int:
     """Versions are named by their creation time in microseconds, as on the hosted API."""
-    return str(time.time_ns() // 1000)
+    return time.time_ns() // 1000
 
 
 class SkillsService:
@@ -33,19 +36,28 @@ class SkillsService:
         self._blobs = blobs
 
     async def _store_files(self, skill_id: str, bundle: SkillBundle) -> SkillVersionRow:
-        version = SkillVersionRow(
-            id=_version_id(), skill_id=skill_id, name=bundle.name, description=bundle.description,
-            directory=bundle.directory, file_count=len(bundle.files),
-            size_bytes=sum(len(data) for data in bundle.files.values()), created_at=utc_now(),
-        )
+        """The version's zip under a version id no other upload of this skill has: two in
+        one microsecond (two replicas, say) take the next free one rather than overwrite."""
         writer = self._blobs.writer(limit=2**40)
+        version_id = _version_id()
         try:
             await writer.write(bundle.zip_bytes())
-            await writer.commit(_blob_key(skill_id, version.id))
+            for _ in range(_ID_ATTEMPTS):
+                try:
+                    await writer.commit(_blob_key(skill_id, str(version_id)), exclusive=True)
+                    break
+                except FileExistsError:
+                    version_id += 1
+            else:
+                raise Conflict("another version of this skill is being created; retry")
         except BaseException:
             await writer.discard()
             raise
-        return version
+        return SkillVersionRow(
+            id=str(version_id), skill_id=skill_id, name=bundle.name, description=bundle.description,
+            directory=bundle.directory, file_count=len(bundle.files),
+            size_bytes=sum(len(data) for data in bundle.files.values()), created_at=utc_now(),
+        )
 
     async def create(self, workspace_id: str, bundle: SkillBundle, display_name: str | None) -> tuple[SkillRow, SkillVersionRow]:
         if display_name is not None and not 1 <= len(display_name) <= 255:

@@ -54,20 +54,27 @@ class BlobWriter:
         self._temporary.parent.mkdir(parents=True, exist_ok=True)
         return self._temporary.open("wb")
 
-    async def commit(self, key: str) -> None:
+    async def commit(self, key: str, exclusive: bool = False) -> None:
+        """Publish the blob under `key`, replacing what was there; `exclusive`: raise
+        FileExistsError instead (the temporary stays, for another key or `discard`)."""
         final = self._store.path(key)
-        await asyncio.to_thread(self._publish, final)
+        await asyncio.to_thread(self._publish, final, exclusive)
 
-    def _publish(self, final: Path) -> None:
-        if self._handle is None:  # an empty blob
+    def _publish(self, final: Path, exclusive: bool) -> None:
+        if self._handle is None:  # an empty blob, or one an exclusive commit left
             self._temporary.parent.mkdir(parents=True, exist_ok=True)
             self._temporary.touch()
         else:
             self._handle.flush()
             os.fsync(self._handle.fileno())  # the metadata row may say it exists only if it does
             self._handle.close()
+            self._handle = None
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._temporary, final)
+        if exclusive:  # a hard link is created only where no file is: no clobbering race
+            os.link(self._temporary, final)
+            self._temporary.unlink()
+        else:
+            os.replace(self._temporary, final)
 
     async def discard(self) -> None:
         def remove() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from antiphon.store.database import Database
 from antiphon.store.pages import Page, PageRequest, fetch_page
@@ -32,12 +32,25 @@ class SkillStore:
             return await fetch_page(session, SkillRow, query, page)
 
     async def add_version(self, skill: SkillRow, version: SkillVersionRow) -> None:
-        """Store a version and make it the skill's latest, in one transaction."""
+        """Store a version and make it the skill's latest, in one transaction. The skill's
+        row is locked first: inserting the version takes a share lock on it (the foreign
+        key), and two uploads that each held one would deadlock asking for the row lock."""
         async with self._db.transaction() as session:
+            await session.get(SkillRow, skill.id, with_for_update=True)
             session.add(version)
-            row = await session.get(SkillRow, skill.id, with_for_update=True)
-            if row is not None:
-                row.latest_version_id, row.updated_at = version.id, version.created_at
+            await session.flush()
+            # The newest id wins, whichever upload commits last (one statement: SQLite
+            # has no row locks). Ids are digit strings: longer, or equally long and greater.
+            latest = SkillRow.latest_version_id
+            await session.execute(
+                update(SkillRow)
+                .where(SkillRow.id == skill.id)
+                .where(or_(
+                    func.length(latest) < len(version.id),
+                    and_(func.length(latest) == len(version.id), latest < version.id),
+                ))
+                .values(latest_version_id=version.id, updated_at=version.created_at)
+            )
 
     async def version(self, skill_id: str, version_id: str) -> SkillVersionRow | None:
         async with self._db.transaction() as session:
