@@ -270,7 +270,8 @@ ENDLESS = {
         ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2000, "tool_choice": {"type": "any"}}, "tool_choice forces tool use"),
         ({"output_config": {"format": {"type": "json_schema", "schema": {"type": "object", "patternProperties": {"a": {}}}}}}, "output_config.format.schema: this schema cannot be enforced"),
         # No finite value fits a required recursion: a forced call would run to max_tokens.
-        ({"tool_choice": {"type": "any"}, "tools": [{**WEATHER, "input_schema": ENDLESS}]}, "tools.0.input_schema: no input could ever be complete: properties.next.$ref: # can never end"),
+        ({"tool_choice": {"type": "any"}, "tools": [{**WEATHER, "input_schema": ENDLESS}]}, "tools.0.input_schema: no grammar can serve this schema: properties.next.$ref: # can never end"),
+        ({"tools": [{**WEATHER, "input_schema": {"type": "object", "properties": {"n": {"$ref": "#/$defs/a"}}, "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}}}]}, "tools.0.input_schema: no grammar can serve this schema: properties.n.$ref: #/$defs/a refers back to itself"),
         ({"output_config": {"format": {"type": "json_schema", "schema": ENDLESS}}}, "output_config.format.schema: this schema cannot be enforced: properties.next.$ref: # can never end"),
         ({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "r"}]}]}, "messages.0.content.0.tool_use_id: `toolu_x` matches no tool_use block"),
         ({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}]}, "does not support images"),

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from antiphon.chat.grammar.json_schema import endless_problem, metaschema_problems
+from antiphon.chat.grammar.json_schema import degenerate_problem, metaschema_problems
 from antiphon.errors import InvalidRequest
 from antiphon.protocol.messages import CountTokensRequest, Tool
 
@@ -58,8 +58,8 @@ def _schema_error(schema_json: str) -> str | None:
     schema = json.loads(schema_json)
     if problems := metaschema_problems(schema):
         return f"not a valid JSON Schema: {problems[0]}"
-    if (endless := endless_problem(schema)) is not None:
-        return f"no input could ever be complete: {endless}"
+    if (degenerate := degenerate_problem(schema)) is not None:
+        return f"no grammar can serve this schema: {degenerate}"
     return None
 
 

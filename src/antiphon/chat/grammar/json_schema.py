@@ -21,8 +21,8 @@ from jsonschema.validators import validator_for
 
 from antiphon.chat.grammar.converter import Converter
 from antiphon.chat.grammar.gbnf import GrammarRules, is_rule_name
-from antiphon.chat.grammar.primitives import add_shared, is_reserved_prefix
-from antiphon.chat.grammar.productive import productive_rules
+from antiphon.chat.grammar.primitives import RULES, add_shared, is_reserved_prefix
+from antiphon.chat.grammar.rule_analysis import left_recursive_rules, productive_rules
 
 SUPPORTED = (
     "type (one or a list, null included), enum, const, anyOf, oneOf (distinguishable "
@@ -73,16 +73,27 @@ def _convert(schema: Any, prefix: str) -> tuple[GrammarRules, list[str]]:
     return rules, converter.problems
 
 
-def endless_problem(schema: Any) -> str | None:
-    """Why no finite JSON value satisfies `schema` (a value that must always contain another
-    of its kind, through a required recursive `$ref`), as a "path: message" line; or None.
+def degenerate_problem(schema: Any) -> str | None:
+    """Why no grammar can serve `schema`, as a "path: message" line; or None. Two ways:
 
-    Under such a schema a forced call could never be completed: the model would write until
-    `max_tokens` and the call would be cut off, so the request is refused instead."""
+    - a `$ref` cycle with nothing written in between (`a` → `b` → `a`, or a union whose
+      branch is the schema itself): left recursion, which llama.cpp refuses;
+    - no finite value is valid (a value that must always contain another of its kind,
+      through a required recursive `$ref`): a forced call would run until `max_tokens`.
+    """
     converter = Converter(schema, "schema")
-    rules = converter.convert()
-    productive = productive_rules(rules.rules)
-    if rules.entry in productive:
+    rules = dict(converter.convert().rules)
+    for shared in RULES:  # `space` and the like come in when fragments are assembled
+        add_shared(rules, shared)
+    looping = left_recursive_rules(rules)
+    productive = productive_rules(rules)
+    for rule, (path, reference) in converter.reference_sites.items():
+        if rule in looping:
+            return (
+                f"{'.'.join(path)}: {reference} refers back to itself before any value is "
+                "written (a cycle of references with nothing in between)"
+            )
+    if "schema" in productive:
         return None
     for rule, (path, reference) in converter.reference_sites.items():
         if rule not in productive:
@@ -99,8 +110,8 @@ def schema_problems(schema: Mapping[str, Any]) -> list[str]:
     """Everything that keeps `schema` from being enforced exactly: [] when nothing does."""
     problems = metaschema_problems(schema)
     problems += [p for p in _convert(schema, "schema")[1] if p not in problems]
-    if not problems and (endless := endless_problem(schema)) is not None:
-        problems.append(endless)
+    if not problems and (degenerate := degenerate_problem(schema)) is not None:
+        problems.append(degenerate)
     return problems
 
 

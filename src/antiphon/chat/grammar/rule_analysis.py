@@ -1,4 +1,5 @@
-"""Which rules of a GBNF grammar can ever finish.
+"""Which rules of a GBNF grammar can ever finish, and which call themselves before writing
+anything (left recursion, which llama.cpp refuses).
 
 A rule is productive when some finite text matches it: a literal or a character class is; a
 sequence is when all its items are; an alternation when one branch is; an item repeated
@@ -7,6 +8,11 @@ those facts (the textbook algorithm for context-free grammars). A grammar whose 
 is not productive admits no complete output: a sampler under it writes until `max_tokens`.
 A JSON Schema that requires itself (`{"properties": {"next": {"$ref": "#"}},
 "required": ["next"]}`) converts to such a grammar.
+
+A rule is left-recursive when it can reach itself through first positions only: the first
+item of a branch, or a later one behind items that may match nothing. `{"$defs": {"a":
+{"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}}` converts to such rules, and so does
+`{"anyOf": [{"$ref": "#"}, {"type": "string"}]}`.
 
 The parser reads the GBNF this package generates (`gbnf.py`, `primitives.py`): literals,
 classes, rule names, groups, `|` and the quantifiers above.
@@ -34,6 +40,7 @@ _TOKEN = re.compile(
 class _Item:
     atom: str | _Alternation | None  # a rule name, a group, or None for a terminal
     optional: bool  # repeated with a lower bound of zero
+    empty: bool = False  # the literal `""`
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ class _Parser:
                 self._at += 1
             elif kind == "quantifier":
                 raise ValueError(f"quantifier {text!r} without an item")
-            items.append(_Item(atom, self._optional_quantifier()))
+            items.append(_Item(atom, self._optional_quantifier(), empty=text == '""'))
         return tuple(items)
 
     def _optional_quantifier(self) -> bool:
@@ -114,7 +121,7 @@ def _finishes(node: str | _Alternation | None, productive: set[str]) -> bool:
 def productive_rules(rules: Mapping[str, str]) -> set[str]:
     """The names of the rules that match some finite text. A name the rules use but do not
     define (a shared rule added later, such as `space`) is taken to finish."""
-    parsed = {name: _Parser(body).parse() for name, body in rules.items()}
+    parsed = _parse_all(rules)
     productive = {
         name for body in rules.values() for kind, name in _Parser._tokenize(body)
         if kind == "name" and name not in rules
@@ -127,3 +134,68 @@ def productive_rules(rules: Mapping[str, str]) -> set[str]:
                 productive.add(name)
                 changed = True
     return productive
+
+
+def _parse_all(rules: Mapping[str, str]) -> dict[str, _Alternation]:
+    return {name: _Parser(body).parse() for name, body in rules.items()}
+
+
+def _may_be_empty(item: _Item, empty: set[str]) -> bool:
+    return item.optional or item.empty or _matches_empty(item.atom, empty)
+
+
+def _matches_empty(node: str | _Alternation | None, empty: set[str]) -> bool:
+    """Whether `node` can match the empty text, given the rules known to (`empty`)."""
+    if node is None:
+        return False  # a class, or a literal other than `""` (see `_Item.empty`)
+    if isinstance(node, str):
+        return node in empty
+    return any(all(_may_be_empty(item, empty) for item in branch) for branch in node.branches)
+
+
+def _nullable(parsed: Mapping[str, _Alternation]) -> set[str]:
+    """Rules that can match the empty text (`space` is one)."""
+    empty: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, body in parsed.items():
+            if name not in empty and _matches_empty(body, empty):
+                empty.add(name)
+                changed = True
+    return empty
+
+
+def _first_calls(node: _Alternation, empty: set[str]) -> set[str]:
+    """The rules `node` may call before it has written anything."""
+    calls: set[str] = set()
+    for branch in node.branches:
+        for item in branch:
+            if isinstance(item.atom, str):
+                calls.add(item.atom)
+            elif isinstance(item.atom, _Alternation):
+                calls |= _first_calls(item.atom, empty)
+            if not _may_be_empty(item, empty):
+                break
+    return calls
+
+
+def left_recursive_rules(rules: Mapping[str, str]) -> set[str]:
+    """The rules that can call themselves before writing anything."""
+    parsed = _parse_all(rules)
+    empty = _nullable(parsed)
+    calls = {name: _first_calls(body, empty) for name, body in parsed.items()}
+    recursive: set[str] = set()
+    for start in parsed:
+        seen: set[str] = set()
+        frontier = list(calls[start])
+        while frontier:
+            name = frontier.pop()
+            if name == start:
+                recursive.add(start)
+                break
+            if name in seen or name not in calls:
+                continue
+            seen.add(name)
+            frontier.extend(calls[name])
+    return recursive
