@@ -142,8 +142,10 @@ class Converter:
 
     def literals(self, schema: Any, candidates: list[Any], site: Site) -> str:
         """The listed values (enum/const) that are valid under the whole schema: exact,
-        whatever other keywords sit next to the list."""
-        valid = [value for value in candidates if self.is_valid(value, schema)]
+        whatever other keywords sit next to the list. Each value is checked against the
+        lists once between them, and against the other keywords with one validator: checking
+        each against the whole schema scans the enum for every value (20,000 values: 12 s)."""
+        valid = self._listed_and_valid(schema, candidates)
         if not valid:
             self.problem(site.path, "none of the listed values (enum/const) is valid")
             valid = candidates
@@ -154,6 +156,27 @@ class Converter:
             except (TypeError, ValueError):
                 self.problem(site.path, f"{value!r} is not a JSON value")
         return " | ".join(dict.fromkeys(texts)) or self.shared("json-null")
+
+    def _listed_and_valid(self, schema: Any, candidates: list[Any]) -> list[Any]:
+        if not isinstance(schema, Mapping):
+            return [value for value in candidates if self.is_valid(value, schema)]
+        lists = {key: schema[key] for key in ("const", "enum") if key in schema}
+        rest = {key: value for key, value in schema.items() if key not in lists}
+        try:
+            others = self._validator.evolve(schema=rest)
+        except Exception:  # a malformed schema (already reported by the metaschema check)
+            return []
+        in_enum = self._validator.evolve(schema={"enum": lists["enum"]}) if "enum" in lists else None
+        valid = []
+        for index, value in enumerate(candidates):
+            from_const = "const" in lists and index == 0
+            if "const" in lists and not from_const and not self.is_valid(value, {"const": lists["const"]}):
+                continue
+            if from_const and in_enum is not None and not in_enum.is_valid(value):
+                continue
+            if others.is_valid(value):
+                valid.append(value)
+        return valid
 
     def reference(self, reference: Any, site: Site) -> str:
         """The rule for a `$ref` target, converted the first time it is met. Its name is
