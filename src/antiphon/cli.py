@@ -198,6 +198,7 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help=HELP["host"])] = None,
     port: Annotated[Optional[int], typer.Option(help=HELP["port"])] = None,
     public_url: Annotated[Optional[str], typer.Option(help=HELP["public_url"])] = None,
+    read_timeout: Annotated[Optional[float], typer.Option(help=HELP["read_timeout"])] = None,
     model: Annotated[Optional[list[str]], typer.Option(help=HELP["model"])] = None,
     alias: Annotated[Optional[list[str]], typer.Option(help=HELP["alias"])] = None,
     api_key: Annotated[Optional[str], typer.Option(help=HELP["api_key"])] = None,
@@ -248,7 +249,7 @@ def serve(
 ) -> None:
     """Serve the Claude API on the given models (default: the embedded SmolLM2-135M)."""
     flags = {
-        "host": host, "port": port, "public_url": public_url, "model": tuple(model) if model else None,
+        "host": host, "port": port, "public_url": public_url, "read_timeout": read_timeout, "model": tuple(model) if model else None,
         "alias": tuple(alias) if alias else None, "api_key": api_key, "ctx": ctx,
         "min_ctx": min_ctx, "max_output_tokens": max_output_tokens,
         "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
@@ -297,6 +298,7 @@ def serve(
     import uvicorn
 
     from antiphon.http.app import create_app
+    from antiphon.http.guarded_protocol import MAX_HEAD_BYTES, guarded_protocol
 
     def shut_down() -> None:  # as on SIGTERM: stop taking connections, drain, then return
         server.should_exit = True
@@ -305,6 +307,7 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(
         app, host=settings.host, port=settings.port,
         log_level=settings.log_level, timeout_graceful_shutdown=5,
+        http=guarded_protocol(MAX_HEAD_BYTES, settings.read_timeout),
     ))
     server.run()
     if any(served.engine.failure is not None for served in registry):

@@ -49,6 +49,10 @@ class Settings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
+    read_timeout: float = Field(
+        30.0, gt=0, description="Seconds a client may take to send a request's headers, or "
+        "between pieces of its body, before it is answered 408 and disconnected.",
+    )
     public_url: str | None = Field(
         None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
         description="The URL clients reach this server at (behind a proxy: the proxy's), for "

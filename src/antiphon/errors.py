@@ -39,12 +39,20 @@ class MethodNotAllowed(AntiphonError):
         self.allowed = allowed
 
 
+class RequestTimeout(AntiphonError):
+    """The client stopped sending the request before its end (408)."""
+
+
 class Conflict(AntiphonError):
     """The resource is in a state that forbids this operation (409)."""
 
 
 class RequestTooLarge(AntiphonError):
     """The request body is larger than the route accepts (413)."""
+
+
+class HeadersTooLarge(AntiphonError):
+    """The request's line and headers are larger than the server reads (431)."""
 
 
 class UnsupportedMediaType(AntiphonError):

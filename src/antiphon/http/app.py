@@ -214,4 +214,6 @@ def create_app(
     )
     app.state.batch_worker = batch_worker
     app.state.metrics = metrics_registry(registry, platform, batch_worker)
-    return ProtocolEdge(app, Authenticator(platform.keys), organization_id)
+    return ProtocolEdge(
+        app, Authenticator(platform.keys), organization_id, read_timeout=settings.read_timeout
+    )

@@ -8,15 +8,20 @@
 - request bodies are bounded: a declared length over the limit is refused before reading,
   an undeclared (chunked) one is cut off as soon as it passes the limit;
 - a body in a `content-encoding` is refused (415) rather than read as if it were plain:
-  decoding it would need its own bound against decompression bombs, and no SDK sends one.
+  decoding it would need its own bound against decompression bombs, and no SDK sends one;
+- a body that stops arriving (`read_timeout` seconds without a byte, a slow-loris client)
+  ends the request with 408 instead of holding it open forever; uvicorn has no such limit
+  (the head's limits are in http/guarded_protocol.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from antiphon.errors import AntiphonError, RequestTooLarge, UnsupportedMediaType
+from antiphon.errors import AntiphonError, RequestTimeout, RequestTooLarge, UnsupportedMediaType
 from antiphon.http.auth import Authenticator
 from antiphon.http.errors import error_response
 from antiphon.http.openai.dialect import speaks_openai
@@ -45,10 +50,12 @@ class ProtocolEdge:
         auth: Authenticator,
         organization_id: str,
         max_body_bytes: int = MAX_BODY_BYTES,
+        read_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self.auth = auth
         self.max_body_bytes = max_body_bytes
+        self.read_timeout = read_timeout
         self._organization = organization_id.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -97,15 +104,23 @@ class ProtocolEdge:
             raise _too_large(limit)
 
     def _bounded(self, receive: Receive, limit: int) -> Receive:
-        received = 0
+        received, complete = 0, False
 
         async def bounded_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body, receive() waits for a disconnect: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request body stopped arriving (nothing for {self.read_timeout:g} seconds)"
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _too_large(limit)
+                complete = not message.get("more_body", False)
             return message
 
         return bounded_receive

@@ -20,16 +20,18 @@ ERROR_TABLE: dict[type[errors.AntiphonError], tuple[int, ErrorType]] = {
     errors.PermissionDenied: (403, "permission_error"),
     errors.NotFound: (404, "not_found_error"),
     errors.MethodNotAllowed: (405, "invalid_request_error"),
+    errors.RequestTimeout: (408, "invalid_request_error"),
     errors.Conflict: (409, "conflict_error"),
     errors.RequestTooLarge: (413, "request_too_large"),
     errors.UnsupportedMediaType: (415, "invalid_request_error"),
+    errors.HeadersTooLarge: (431, "invalid_request_error"),
     errors.RateLimited: (429, "rate_limit_error"),
     errors.InternalError: (500, "api_error"),
     errors.Overloaded: (529, "overloaded_error"),
 }
 
 # Retrying cannot turn these into successes; tell the SDKs not to.
-_NOT_RETRYABLE = {400, 401, 402, 403, 404, 405, 413, 415}
+_NOT_RETRYABLE = {400, 401, 402, 403, 404, 405, 413, 415, 431}
 # OpenAI's `error.code` for the refusals its clients test for by code.
 _OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 
@@ -65,6 +67,8 @@ def error_response(error: BaseException, request_id: str | None, openai: bool = 
     retry_after = getattr(error, "retry_after_seconds", None)
     if retry_after is not None:
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))  # never before it is time
+    if isinstance(error, errors.RequestTimeout):  # the rest of its body may still come
+        headers["connection"] = "close"
     if isinstance(error, errors.MethodNotAllowed) and error.allowed:
         headers["allow"] = ", ".join(error.allowed)
     return Response(

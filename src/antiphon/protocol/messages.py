@@ -27,7 +27,7 @@ class InputMessage(RequestModel):
 
 
 class Metadata(RequestModel):
-    user_id: str | None = None
+    user_id: str | None = Field(default=None, max_length=256)  # as the hosted API bounds it
 
 
 class Tool(RequestModel):
