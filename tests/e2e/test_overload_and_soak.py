@@ -4,10 +4,10 @@
   `retry-after`, every accepted stream runs to its end, nothing times out, and the server
   serves normally once the burst is over.
 - A soak at steady mixed load (streams, tool calls, token counts, clients that leave
-  mid-stream) for ANTIPHON_SOAK_SECONDS (60 in the suite, which must stay well under 25 minutes; `ANTIPHON_SOAK_SECONDS=1800 pytest
-  tests/e2e/test_overload_and_soak.py -k soak` is the 30-minute run RELIABILITY.md
-  reports): every answer a success, and resident memory and open file descriptors,
-  read from /proc, flat from the first third of the run to its end.
+  mid-stream) for ANTIPHON_SOAK_SECONDS (60 in the suite, which must stay well under 25
+  minutes; `ANTIPHON_SOAK_SECONDS=1800 pytest tests/e2e/test_overload_and_soak.py -k
+  soak` is the 30-minute run): every answer a success, and resident memory and open file
+  descriptors, read from /proc, flat from the first third of the run to its end.
 """
 
 from __future__ import annotations
