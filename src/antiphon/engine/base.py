@@ -264,6 +264,12 @@ class Engine(Protocol):
         thread."""
         ...
 
+    def check_capacity(self) -> None:
+        """Raise `Overloaded` if `generate` would refuse a request now: cheap, so that the
+        excess of a burst is refused before it is rendered and tokenized. Event loop thread
+        only."""
+        ...
+
     def generate(self, request: GenerationRequest) -> GenerationStream:
         """Queue a request and stream its events, ending with one `Finished`.
 

@@ -127,16 +127,18 @@ class LlamaCppEngine:
     def tokenize(self, prompt: Prompt) -> list[int]:
         return self.model.tokenize_prompt(prompt)
 
-    def generate(self, request: GenerationRequest) -> GenerationStream:
+    def check_capacity(self) -> None:
         if self._commands.closed:  # it crashed or was closed: nobody would answer
             raise self._stopped_error()
-        capacity = self.limits.parallel + self.limits.max_queue
-        if self._in_flight >= capacity:
+        if self._in_flight >= self.limits.parallel + self.limits.max_queue:
             raise Overloaded(
                 f"{self.card.id} is busy: {self.limits.parallel} requests running and "
                 f"{self.limits.max_queue} waiting; retry shortly",
                 retry_after_seconds=1.0,
             )
+
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        self.check_capacity()
         self._in_flight += 1
         events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
         submission = Submission(request, asyncio.get_running_loop(), events)

@@ -49,6 +49,7 @@ class CompletionsService:
 
     async def start(self, request: CompletionRequest, meter: RequestMeter | None = None) -> Generation:
         model = self._registry.for_request(request.model)
+        model.engine.check_capacity()  # a burst's excess is refused before any work
         prompt = render_prompt(model.template, _conversation(request.prompt))
         stops = validate_stop_sequences(request.stop_sequences)
         options = GenerationOptions(

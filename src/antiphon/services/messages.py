@@ -142,6 +142,7 @@ class MessagesService:
         """Validate, render, tokenize and queue; every refusal happens here. File sources are
         read from `workspace_id`."""
         model = self._registry.for_request(request.model)
+        model.engine.check_capacity()  # a burst's excess is refused before any work
         request = await self._with_files(request, workspace_id)
         stops = validate_stop_sequences(request.stop_sequences)
         marked = marked_blocks(request)

@@ -102,9 +102,12 @@ class RemoteEngine:
     def tokenize(self, prompt: Prompt) -> list[int]:
         return self.model.tokenize_prompt(prompt)
 
-    def generate(self, request: GenerationRequest) -> GenerationStream:
+    def check_capacity(self) -> None:
         self._start_health_checks()
         self.pool.check_capacity(len(self._tasks))
+
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        self.check_capacity()
         events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
         task = asyncio.get_running_loop().create_task(self._serve(request, events))
         self._tasks[request.request_id] = task
