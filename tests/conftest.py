@@ -7,6 +7,7 @@ end. Each fixture says which settings it runs with and why.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -67,9 +68,11 @@ def start_server(
     model: str,
     env: dict[str, str] | None = None,
     api_key: str | None = API_KEY,
+    max_file_bytes: int | None = None,
 ) -> tuple[subprocess.Popen, Server]:
     """Start `antiphon serve` and wait for /health. With `api_key=None` no key is configured,
-    so the server generates one (and `Server.api_key` is empty)."""
+    so the server generates one (and `Server.api_key` is empty). `max_file_bytes` sets the
+    process's file size limit (RLIMIT_FSIZE): writing past it fails as on a full disk."""
     port = free_port()
     log_path = tmp / f"{name}.log"
     env = {"ANTIPHON_DATA_DIR": str(tmp / f"{name}-data"), **os.environ, **(env or {})}
@@ -78,7 +81,11 @@ def start_server(
         env["ANTIPHON_API_KEY"] = api_key
     command = [sys.executable, "-m", "antiphon", "serve", "--port", str(port), *args]
     log = log_path.open("w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    def limit_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                               preexec_fn=limit_files if max_file_bytes else None)
     server = Server(f"http://127.0.0.1:{port}", api_key or "", model, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:

@@ -59,6 +59,10 @@ class UnsupportedMediaType(AntiphonError):
     """The body comes in an encoding this server does not read, e.g. compressed (415)."""
 
 
+class StorageFull(AntiphonError):
+    """The server's disk (or its file size limit) has no room for what it must write (507)."""
+
+
 class RateLimited(AntiphonError):
     """A rate-limit bucket is empty (429)."""
 

@@ -27,6 +27,7 @@ ERROR_TABLE: dict[type[errors.AntiphonError], tuple[int, ErrorType]] = {
     errors.HeadersTooLarge: (431, "invalid_request_error"),
     errors.RateLimited: (429, "rate_limit_error"),
     errors.InternalError: (500, "api_error"),
+    errors.StorageFull: (507, "api_error"),
     errors.Overloaded: (529, "overloaded_error"),
 }
 

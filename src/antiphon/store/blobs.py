@@ -2,22 +2,45 @@
 
 A blob is written to a temporary file beside its final place and renamed into it only when
 complete, so a failed or refused upload never leaves a partial blob behind. File I/O runs in
-worker threads: the event loop never waits on the disk.
+worker threads: the event loop never waits on the disk. A disk that is full (or a file size
+limit reached) is `StorageFull`, a retriable 507, not a bug.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
-from antiphon.errors import RequestTooLarge
+from antiphon.errors import RequestTooLarge, StorageFull
+
+T = TypeVar("T")
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+@contextlib.contextmanager
+def _room_checked() -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in _NO_ROOM:
+            raise
+        raise StorageFull(
+            f"the server has no room to store this ({os.strerror(error.errno)}); retry later"
+        ) from None
+
+
+async def _in_thread(work: Callable[..., T], *args: object) -> T:
+    """Disk work in a worker thread, a full disk reported as StorageFull."""
+    with _room_checked():
+        return await asyncio.to_thread(work, *args)
 
 CHUNK_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192  # what content-type detection gets to see
@@ -47,8 +70,8 @@ class BlobWriter:
             self.head += data[: SNIFF_BYTES - len(self.head)]
         self._hash.update(data)
         if self._handle is None:
-            self._handle = await asyncio.to_thread(self._create)
-        await asyncio.to_thread(self._handle.write, data)
+            self._handle = await _in_thread(self._create)
+        await _in_thread(self._handle.write, data)
 
     def _create(self) -> BinaryIO:
         self._temporary.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +81,7 @@ class BlobWriter:
         """Publish the blob under `key`, replacing what was there; `exclusive`: raise
         FileExistsError instead (the temporary stays, for another key or `discard`)."""
         final = self._store.path(key)
-        await asyncio.to_thread(self._publish, final, exclusive)
+        await _in_thread(self._publish, final, exclusive)
 
     def _publish(self, final: Path, exclusive: bool) -> None:
         if self._handle is None:  # an empty blob, or one an exclusive commit left
