@@ -21,11 +21,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import free_port, stop_server
-from tests.e2e.platform import MODEL, PlatformServer, create_key, create_workspace, start_platform_server
+from tests.e2e.platform import (
+    MODEL,
+    PlatformServer,
+    create_key,
+    create_workspace,
+    start_platform_server,
+)
 from tests.services import unavailable
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
