@@ -162,6 +162,15 @@ class Load:
                 time.sleep(0.1)
 
 
+def _wait_until_served(platform: PlatformServer, key: str, timeout: float = 60) -> None:
+    """Poll (not a fixed sleep) until a request that needs every store succeeds again."""
+    deadline = time.monotonic() + timeout
+    with platform.raw(key) as raw:
+        while raw.get("/v1/files").status_code != 200:
+            assert time.monotonic() < deadline, "the server did not recover"
+            time.sleep(0.2)
+
+
 def _assert_answered(outcomes: list[tuple[float, str, int, str]]) -> None:
     for _, kind, status, body in outcomes:
         if status == 200:
@@ -193,7 +202,7 @@ def test_redis_killed_and_postgresql_crashed_under_load(
             postgres.crash()
             time.sleep(3)
             postgres.start()
-            time.sleep(4)
+            _wait_until_served(platform, key)
             recovered_after = time.monotonic()
             time.sleep(4)
         _assert_answered(load.outcomes)
