@@ -21,7 +21,7 @@ FORBIDDEN = {
 }
 
 
-def _imported_layers(path: Path) -> set[tuple[str, int]]:
+def _imported_modules(path: Path) -> set[tuple[str, int]]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         names = []
@@ -30,10 +30,13 @@ def _imported_layers(path: Path) -> set[tuple[str, int]]:
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         for name in names:
-            parts = name.split(".")
-            if parts[0] == "antiphon" and len(parts) > 1:
-                found.add((parts[1], node.lineno))
+            if name.startswith("antiphon."):
+                found.add((name, node.lineno))
     return found
+
+
+def _imported_layers(path: Path) -> set[tuple[str, int]]:
+    return {(name.split(".")[1], line) for name, line in _imported_modules(path)}
 
 
 def _modules(layer: str) -> list[Path]:
@@ -48,5 +51,16 @@ def test_imports_point_down(layer: str) -> None:
         for path in _modules(layer)
         for target, line in sorted(_imported_layers(path))
         if target in FORBIDDEN[layer]
+    ]
+    assert broken == []
+
+
+def test_routes_never_see_stored_rows() -> None:
+    """Services turn rows into API objects; the HTTP layer never names a table."""
+    broken = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in _modules("http")
+        for name, line in sorted(_imported_modules(path))
+        if name == "antiphon.store.tables"
     ]
     assert broken == []

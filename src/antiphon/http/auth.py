@@ -1,14 +1,17 @@
 """Who is calling: `x-api-key: KEY` (older clients) or `Authorization: Bearer KEY` (newest SDK).
 
 API keys may call the model endpoints, admin keys only the Admin API
-(`/v1/organizations/…`); each gets 403 on the other's routes, as on the hosted API.
+(`/v1/organizations/…`); each gets 403 on the other's routes, as on the hosted API. An API
+key's workspace is the only one its calls see: `workspace_of` is where files, skills and
+batches learn it.
 """
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 
-from antiphon.errors import AuthenticationFailed, PermissionDenied
+from antiphon.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 from antiphon.services.keys import KeyService, Principal
 
 ADMIN_PREFIX = "/v1/organizations"
@@ -49,3 +52,12 @@ class Authenticator:
                 "admin keys may only call the Admin API (/v1/organizations/…); use an API key"
             )
         return principal
+
+
+def workspace_of(request: Request) -> str:
+    """The key's workspace; `anthropic-workspace-id`, if sent, must name the same one."""
+    workspace_id: str = request.state.principal.workspace_id
+    named = request.headers.get("anthropic-workspace-id")
+    if named is not None and named != workspace_id:
+        raise InvalidRequest(f"anthropic-workspace-id: {named!r} is not this API key's workspace")
+    return workspace_id

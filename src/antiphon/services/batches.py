@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from antiphon.errors import AntiphonError, Conflict, InvalidRequest, NotFound
-from antiphon.ids import new_id, utc_now
+from antiphon.ids import new_id, rfc3339, utc_now
+from antiphon.protocol.batches import MessageBatch, RequestCounts
 from antiphon.protocol.messages import MessagesRequest
 from antiphon.services.batch_finisher import BatchFinisher, Clock, results_key
 from antiphon.store.batches import BatchStore, NewRequest
@@ -35,6 +36,22 @@ class BatchEntry:
     custom_id: str
     request: MessagesRequest
     params_json: str
+
+
+def batch_object(batch: MessageBatchRow, base_url: str) -> MessageBatch:
+    """The API's view of a batch; `results_url` under `base_url` once it has ended."""
+    ended = batch.processing_status == "ended"
+    counts = RequestCounts(**batch.request_counts) if batch.request_counts else RequestCounts(
+        processing=batch.request_total)
+    results_url = f"{base_url}/v1/messages/batches/{batch.id}/results" if ended else None
+    return MessageBatch(
+        id=batch.id, processing_status=batch.processing_status,  # type: ignore[arg-type]
+        request_counts=counts, created_at=rfc3339(batch.created_at),
+        expires_at=rfc3339(batch.expires_at),
+        ended_at=rfc3339(batch.ended_at) if batch.ended_at else None,
+        cancel_initiated_at=rfc3339(batch.cancel_initiated_at) if batch.cancel_initiated_at else None,
+        results_url=results_url,
+    )
 
 
 class BatchService:

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
 from antiphon.errors import InvalidRequest, NotFound
-from antiphon.ids import new_id, utc_now
+from antiphon.ids import new_id, rfc3339, utc_now
+from antiphon.protocol.files import FileObject
 from antiphon.services.mime import detect_mime_type, extension_for
 from antiphon.store.blobs import BlobWriter, LocalBlobStore
 from antiphon.store.files import FileStore
@@ -28,6 +29,15 @@ def clean_filename(raw: str | None, mime_type: str) -> str:
     """Only the last path component is kept; a missing name becomes `unnamed.<ext>`."""
     name = PurePosixPath((raw or "").replace("\\", "/")).name.strip()
     return name[:500] if name else f"unnamed{extension_for(mime_type)}"
+
+
+def file_object(stored: StoredFile) -> FileObject:
+    return FileObject(
+        id=stored.id, filename=stored.filename, mime_type=stored.mime_type,
+        size_bytes=stored.size_bytes, created_at=rfc3339(stored.created_at),
+        downloadable=stored.downloadable,
+        expires_at=rfc3339(stored.expires_at) if stored.expires_at else None,
+    )
 
 
 class Upload:

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Literal
 
 from antiphon.errors import AuthenticationFailed, InvalidRequest, NotFound, Overloaded
-from antiphon.ids import new_id, utc_now
+from antiphon.ids import new_id, rfc3339, utc_now
+from antiphon.protocol.admin import ApiKeyObject, WorkspaceScope
 from antiphon.store.api_keys import ApiKeyStore
 from antiphon.store.pages import Page, PageRequest
 from antiphon.store.tables import ApiKey
@@ -58,6 +59,17 @@ def effective_status(key: ApiKey, now: datetime) -> KeyStatus:
         return "expired"
     return key.status  # type: ignore[return-value]
 
+
+
+def api_key_object(key: ApiKey) -> ApiKeyObject:
+    return ApiKeyObject(
+        id=key.id, name=key.name, status=effective_status(key, utc_now()),
+        workspace_id=key.workspace_id,
+        scope=WorkspaceScope(workspace_id=key.workspace_id) if key.workspace_id else None,
+        created_at=rfc3339(key.created_at),
+        expires_at=rfc3339(key.expires_at) if key.expires_at else None,
+        partial_key_hint=key.partial_key_hint,
+    )
 
 class KeyService:
     def __init__(self, store: ApiKeyStore) -> None:

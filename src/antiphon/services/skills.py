@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 from antiphon.errors import Conflict, InvalidRequest, NotFound
-from antiphon.ids import new_id, utc_now
+from antiphon.ids import new_id, rfc3339, utc_now
+from antiphon.protocol.skills import SkillObject, SkillVersionObject
 from antiphon.services.skill_bundle import SkillBundle
 from antiphon.store.blobs import LocalBlobStore
 from antiphon.store.pages import Page, PageRequest
@@ -28,6 +29,22 @@ _ID_ATTEMPTS = 100
 def _version_id() -> int:
     """Versions are named by their creation time in microseconds, as on the hosted API."""
     return time.time_ns() // 1000
+
+
+def skill_object(skill: SkillRow) -> SkillObject:
+    return SkillObject(
+        id=skill.id, display_name=skill.display_name, display_title=skill.display_name,
+        latest_version=skill.latest_version_id, latest_version_id=skill.latest_version_id,
+        created_at=rfc3339(skill.created_at), updated_at=rfc3339(skill.updated_at),
+    )
+
+
+def version_object(version: SkillVersionRow) -> SkillVersionObject:
+    return SkillVersionObject(
+        id=version.id, version=version.id, skill_id=version.skill_id, name=version.name,
+        description=version.description, directory=version.directory,
+        created_at=rfc3339(version.created_at),
+    )
 
 
 class SkillsService:

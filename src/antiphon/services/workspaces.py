@@ -6,7 +6,8 @@ import secrets
 import uuid
 
 from antiphon.errors import InternalError, InvalidRequest, NotFound
-from antiphon.ids import new_id, utc_now
+from antiphon.ids import new_id, rfc3339, utc_now
+from antiphon.protocol.admin import SpendLimitObject, SpendLimitScope, WorkspaceObject
 from antiphon.store.pages import Page, PageRequest
 from antiphon.store.tables import Organization, Workspace
 from antiphon.store.workspaces import WorkspaceStore
@@ -14,6 +15,22 @@ from antiphon.store.workspaces import WorkspaceStore
 DEFAULT_WORKSPACE_NAME = "Default"
 _COLORS = ("#6C5BB9", "#D97757", "#3E7D5B", "#2F6FB3", "#B3412F", "#8A6D1F", "#5B8AB9")
 
+
+
+def workspace_object(workspace: Workspace) -> WorkspaceObject:
+    return WorkspaceObject(
+        id=workspace.id, name=workspace.name, display_color=workspace.display_color,
+        tags=dict(workspace.tags), created_at=rfc3339(workspace.created_at),
+        archived_at=rfc3339(workspace.archived_at) if workspace.archived_at else None,
+    )
+
+
+def spend_limit_object(workspace: Workspace, spent_cents: float) -> SpendLimitObject:
+    cents = workspace.spend_limit_cents
+    return SpendLimitObject(
+        id=f"spndlmt_{workspace.id}", amount=None if cents is None else str(cents),
+        scope=SpendLimitScope(workspace_id=workspace.id), spent=f"{spent_cents:.4f}",
+    )
 
 class WorkspaceService:
     def __init__(self, store: WorkspaceStore) -> None:

@@ -15,43 +15,29 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from antiphon.errors import InvalidRequest
+from antiphon.http.auth import workspace_of
 from antiphon.http.body import describe_validation_error
 from antiphon.http.query import page_request
 from antiphon.http.responses import json_response
-from antiphon.http.routes.files import workspace_of
-from antiphon.ids import rfc3339
 from antiphon.protocol.batches import (
     PROGRESS_HEADER,
     BatchCreateRequest,
     DeletedMessageBatch,
-    MessageBatch,
     MessageBatchList,
-    RequestCounts,
 )
 from antiphon.protocol.messages import MessagesRequest
 from antiphon.services.batch_worker import BatchWorker
-from antiphon.services.batches import BatchEntry, BatchService
-from antiphon.store.tables import MessageBatchRow
+from antiphon.services.batches import BatchEntry, BatchService, batch_object
 
 
 def _service(request: Request) -> BatchService:
     return request.app.state.batches
 
 
-def batch_object(request: Request, batch: MessageBatchRow) -> MessageBatch:
-    ended = batch.processing_status == "ended"
-    counts = RequestCounts(**batch.request_counts) if batch.request_counts else RequestCounts(
-        processing=batch.request_total)
-    base = request.app.state.public_url.base(request)
-    results_url = f"{base}/v1/messages/batches/{batch.id}/results" if ended else None
-    return MessageBatch(
-        id=batch.id, processing_status=batch.processing_status,  # type: ignore[arg-type]
-        request_counts=counts, created_at=rfc3339(batch.created_at),
-        expires_at=rfc3339(batch.expires_at),
-        ended_at=rfc3339(batch.ended_at) if batch.ended_at else None,
-        cancel_initiated_at=rfc3339(batch.cancel_initiated_at) if batch.cancel_initiated_at else None,
-        results_url=results_url,
-    )
+def _base_url(request: Request) -> str:
+    """Where a batch's `results_url` points (http/public_url.py)."""
+    base: str = request.app.state.public_url.base(request)
+    return base
 
 
 def parse_batch(body: bytes) -> list[BatchEntry]:
@@ -83,12 +69,12 @@ async def create_batch(request: Request) -> Response:
     batch = await _service(request).create(workspace_id, key_id, entries)
     worker: BatchWorker = request.app.state.batch_worker
     worker.wake()
-    return json_response(batch_object(request, batch))
+    return json_response(batch_object(batch, _base_url(request)))
 
 
 async def list_batches(request: Request) -> Response:
     page = await _service(request).list(workspace_of(request), page_request(request.query_params))
-    objects = [batch_object(request, batch) for batch in page.rows]
+    objects = [batch_object(batch, _base_url(request)) for batch in page.rows]
     first, last = (objects[0].id, objects[-1].id) if objects else (None, None)
     return json_response(MessageBatchList(data=objects, has_more=page.has_more, first_id=first, last_id=last))
 
@@ -96,14 +82,14 @@ async def list_batches(request: Request) -> Response:
 async def get_batch(request: Request) -> Response:
     service = _service(request)
     batch = await service.get(workspace_of(request), request.path_params["batch_id"])
-    response = json_response(batch_object(request, batch))
+    response = json_response(batch_object(batch, _base_url(request)))
     response.headers[PROGRESS_HEADER] = str(await service.answered(batch))
     return response
 
 
 async def cancel_batch(request: Request) -> Response:
     batch = await _service(request).cancel(workspace_of(request), request.path_params["batch_id"])
-    return json_response(batch_object(request, batch))
+    return json_response(batch_object(batch, _base_url(request)))
 
 
 async def delete_batch(request: Request) -> Response:

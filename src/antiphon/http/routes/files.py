@@ -9,35 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from antiphon.errors import InvalidRequest, NotFound
+from antiphon.http.auth import workspace_of
 from antiphon.http.multipart import PartInfo, PartSink, read_multipart
 from antiphon.http.query import next_page, page_request
 from antiphon.http.responses import json_response
-from antiphon.ids import rfc3339
-from antiphon.protocol.files import DeletedFile, FileList, FileObject
-from antiphon.services.files import FilesService
-from antiphon.store.tables import StoredFile
+from antiphon.protocol.files import DeletedFile, FileList
+from antiphon.services.files import FilesService, file_object
 
 
 def _service(request: Request) -> FilesService:
     return request.app.state.files
-
-
-def workspace_of(request: Request) -> str:
-    """The key's workspace; `anthropic-workspace-id`, if sent, must name the same one."""
-    workspace_id: str = request.state.principal.workspace_id
-    named = request.headers.get("anthropic-workspace-id")
-    if named is not None and named != workspace_id:
-        raise InvalidRequest(f"anthropic-workspace-id: {named!r} is not this API key's workspace")
-    return workspace_id
-
-
-def file_object(stored: StoredFile) -> FileObject:
-    return FileObject(
-        id=stored.id, filename=stored.filename, mime_type=stored.mime_type,
-        size_bytes=stored.size_bytes, created_at=rfc3339(stored.created_at),
-        downloadable=stored.downloadable,
-        expires_at=rfc3339(stored.expires_at) if stored.expires_at else None,
-    )
 
 
 async def upload_file(request: Request) -> Response:

@@ -9,21 +9,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from antiphon.errors import InvalidRequest, RequestTooLarge
+from antiphon.http.auth import workspace_of
 from antiphon.http.multipart import PartInfo, PartSink, read_multipart
 from antiphon.http.query import next_page, page_request
 from antiphon.http.responses import json_response
-from antiphon.http.routes.files import workspace_of
-from antiphon.ids import rfc3339
 from antiphon.protocol.skills import (
     DeletedSkill,
     DeletedSkillVersion,
-    SkillObject,
     SkillPage,
-    SkillVersionObject,
 )
 from antiphon.services.skill_bundle import MAX_TOTAL_BYTES, SkillBundle, from_parts
-from antiphon.services.skills import SkillsService
-from antiphon.store.tables import SkillRow, SkillVersionRow
+from antiphon.services.skills import SkillsService, skill_object, version_object
 
 FILE_FIELDS = frozenset({"files[]", "files"})
 
@@ -60,22 +56,6 @@ async def _bundle(request: Request) -> tuple[SkillBundle, dict[str, list[str]]]:
     collected = _Collected()
     fields = await read_multipart(request, collected.open, FILE_FIELDS)
     return from_parts([(name, bytes(data)) for name, data in collected.parts]), fields
-
-
-def skill_object(skill: SkillRow) -> SkillObject:
-    return SkillObject(
-        id=skill.id, display_name=skill.display_name, display_title=skill.display_name,
-        latest_version=skill.latest_version_id, latest_version_id=skill.latest_version_id,
-        created_at=rfc3339(skill.created_at), updated_at=rfc3339(skill.updated_at),
-    )
-
-
-def version_object(version: SkillVersionRow) -> SkillVersionObject:
-    return SkillVersionObject(
-        id=version.id, version=version.id, skill_id=version.skill_id, name=version.name,
-        description=version.description, directory=version.directory,
-        created_at=rfc3339(version.created_at),
-    )
 
 
 async def create_skill(request: Request) -> Response:

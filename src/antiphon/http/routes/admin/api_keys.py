@@ -10,9 +10,10 @@ from antiphon.errors import InvalidRequest
 from antiphon.http.body import read_model
 from antiphon.http.query import page_request
 from antiphon.http.responses import json_response
-from antiphon.http.routes.admin.views import api_key_object, list_page, platform
+from antiphon.http.routes.admin.views import list_page, platform
 from antiphon.ids import utc_now
 from antiphon.protocol.admin import ApiKeyCreate, ApiKeyUpdate, CreatedApiKey
+from antiphon.services.keys import api_key_object
 
 _STATUSES = ("active", "inactive", "archived", "expired")
 
@@ -43,7 +44,7 @@ async def list_api_keys(request: Request) -> Response:
     if workspace_id is not None:
         await services.workspaces.get(workspace_id)  # an unknown workspace is a 404
     page = await services.keys.list(page_request(params), workspace_id, status)  # type: ignore[arg-type]
-    return json_response(list_page(page, [api_key_object(k) for k in page.rows]))
+    return json_response(list_page([api_key_object(k) for k in page.rows], page.has_more))
 
 
 async def get_api_key(request: Request) -> Response:

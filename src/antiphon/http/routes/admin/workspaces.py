@@ -8,17 +8,15 @@ from starlette.responses import Response
 from antiphon.http.body import read_model
 from antiphon.http.query import boolean, page_request
 from antiphon.http.responses import json_response
-from antiphon.http.routes.admin.views import list_page, platform, workspace_object
+from antiphon.http.routes.admin.views import list_page, platform
 from antiphon.ids import utc_now
 from antiphon.protocol.admin import (
     OrganizationInfo,
-    SpendLimitObject,
-    SpendLimitScope,
     SpendLimitUpdate,
     WorkspaceCreate,
     WorkspaceUpdate,
 )
-from antiphon.store.tables import Workspace
+from antiphon.services.workspaces import spend_limit_object, workspace_object
 
 
 async def organization_me(request: Request) -> Response:
@@ -32,7 +30,7 @@ async def list_workspaces(request: Request) -> Response:
         page_request(params), boolean(params, "include_archived", False),
         boolean(params, "include_default", False),
     )
-    return json_response(list_page(page, [workspace_object(w) for w in page.rows]))
+    return json_response(list_page([workspace_object(w) for w in page.rows], page.has_more))
 
 
 async def create_workspace(request: Request) -> Response:
@@ -61,18 +59,11 @@ async def archive_workspace(request: Request) -> Response:
     return json_response(workspace_object(workspace))
 
 
-async def _spend_limit(request: Request, workspace: Workspace) -> SpendLimitObject:
-    spent = await platform(request).spend.month_to_date_cents(workspace.id, utc_now())
-    cents = workspace.spend_limit_cents
-    return SpendLimitObject(
-        id=f"spndlmt_{workspace.id}", amount=None if cents is None else str(cents),
-        scope=SpendLimitScope(workspace_id=workspace.id), spent=f"{spent:.4f}",
-    )
-
-
 async def get_spend_limit(request: Request) -> Response:
-    workspace = await platform(request).workspaces.get(request.path_params["workspace_id"])
-    return json_response(await _spend_limit(request, workspace))
+    services = platform(request)
+    workspace = await services.workspaces.get(request.path_params["workspace_id"])
+    spent = await services.spend.month_to_date_cents(workspace.id, utc_now())
+    return json_response(spend_limit_object(workspace, spent))
 
 
 async def set_spend_limit(request: Request) -> Response:
@@ -81,4 +72,5 @@ async def set_spend_limit(request: Request) -> Response:
     cents = None if body.amount is None else int(body.amount)
     workspace = await services.workspaces.set_spend_limit(request.path_params["workspace_id"], cents)
     services.policy.invalidate()
-    return json_response(await _spend_limit(request, workspace))
+    spent = await services.spend.month_to_date_cents(workspace.id, utc_now())
+    return json_response(spend_limit_object(workspace, spent))
