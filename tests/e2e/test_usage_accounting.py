@@ -151,6 +151,18 @@ def test_usage_report_pages_through_buckets(platform: PlatformServer) -> None:
         assert second["data"][0]["starting_at"] == first["data"][-1]["ending_at"]
 
 
+def test_a_report_over_centuries_in_minutes_pages_without_building_them_all(platform: PlatformServer) -> None:
+    """Found by fuzzing: every bucket start of the range was listed before paging, and year 46
+    to now in 1m buckets took the server's memory until it was killed."""
+    with platform.admin() as admin:
+        query = {"starting_at": "0046-03-16T21:43:00Z", "bucket_width": "1m", "limit": 3}
+        first = admin.get("/v1/organizations/usage_report/messages", params=query, timeout=30).json()
+        assert [bucket["starting_at"] for bucket in first["data"]] == [
+            "0046-03-16T21:43:00Z", "0046-03-16T21:44:00Z", "0046-03-16T21:45:00Z"]
+        assert first["has_more"] and first["next_page"] == "0046-03-16T21:46:00Z"
+        assert admin.get("/health").status_code == 200
+
+
 def test_spend_limit_gives_402_once_the_month_spend_reaches_it(platform: PlatformServer) -> None:
     with platform.admin() as admin:
         workspace = create_workspace(admin, "frugal")

@@ -20,6 +20,7 @@ from antiphon.http.disconnect import ClientDisconnected
 from antiphon.http.edge import ProtocolEdge
 from antiphon.http.errors import error_body, error_response
 from antiphon.http.openai.dialect import CHAT_COMPLETIONS
+from antiphon.http.openapi import openapi
 from antiphon.http.public_url import PublicUrl
 from antiphon.http.routes import batches, files, skills
 from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
@@ -105,6 +106,7 @@ ROUTES = [
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
     Route("/api/hello", hello, methods=["GET"]),  # HEAD too: Claude Code's connection probe
     Route("/metrics", metrics, methods=["GET"]),
 ]

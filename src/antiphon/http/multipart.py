@@ -127,7 +127,9 @@ class _Reading:
                 self._part = _Part()
             elif kind == "header":
                 name, _, value = data.partition(b"\0")
-                part.headers[name.decode("latin-1")] = value.decode("utf-8", "replace")
+                # Latin-1 keeps every byte: the options parser works on bytes again, and a
+                # UTF-8 name or filename (as browsers send them) is decoded from those.
+                part.headers[name.decode("latin-1")] = value.decode("latin-1")
             elif kind == "headers":
                 part.info = _part_info(part.headers)
                 if part.info.filename is not None or part.info.name in self._file_fields:
