@@ -30,16 +30,11 @@ from antiphon.http.routes.health import health, hello
 from antiphon.http.routes.messages import count_tokens, create_message
 from antiphon.http.routes.metrics import metrics, metrics_registry
 from antiphon.http.routes.models import get_model, list_models
-from antiphon.services.batch_worker import BatchWorker
-from antiphon.services.batches import BatchService
-from antiphon.services.completions import CompletionsService
 from antiphon.services.engine_watch import exit_when_an_engine_fails
-from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
-from antiphon.services.platform import build_platform
 from antiphon.services.rate_limits import RedisRateLimiter
 from antiphon.services.thinking_seal import ThinkingSeal
-from antiphon.store.batches import BatchStore
+from antiphon.services.wiring import build_services
 
 _ORG = "/v1/organizations"
 _WORKSPACE = _ORG + "/workspaces/{workspace_id}"
@@ -159,7 +154,11 @@ def create_app(
 ) -> ASGIApp:
     """`organization_id` comes from the store's first-start bootstrap (services/bootstrap);
     `shut_down` asks the server to stop gracefully (for --on-engine-failure exit)."""
-    platform = build_platform(settings, organization_id)
+    services = build_services(
+        settings, registry, organization_id, seal,
+        describe_error=lambda error: error_body(error, None)[1].model_dump(exclude_none=True),
+    )
+    platform, batch_worker = services.platform, services.batch_worker
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -199,21 +198,9 @@ def create_app(
     app.state.platform = platform
     app.state.files = platform.files
     app.state.skills = platform.skills
-    app.state.messages = MessagesService(
-        registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,
-        cache_ttl_seconds={"5m": settings.cache_ttl_5m, "1h": settings.cache_ttl_1h},
-        files=platform.files,
-    )
-    app.state.completions = CompletionsService(registry, strict=settings.strict)
-    batch_store = BatchStore(platform.database)
-    app.state.batches = BatchService(batch_store, platform.blobs, app.state.messages.check)
-    batch_worker = BatchWorker(
-        batch_store, app.state.batches, app.state.messages, platform.metering, platform.keys,
-        describe_error=lambda error: error_body(error, None)[1].model_dump(exclude_none=True),
-        concurrency=settings.effective_batch_concurrency,
-        lease_seconds=settings.batch_lease_seconds,
-        sole_process=not platform.database.is_postgresql,
-    )
+    app.state.messages = services.messages
+    app.state.completions = services.completions
+    app.state.batches = services.batches
     app.state.batch_worker = batch_worker
     app.state.metrics = metrics_registry(registry, platform, batch_worker)
     return ProtocolEdge(
