@@ -254,9 +254,12 @@ class EngineStats:
 
 class Engine(Protocol):
     card: ModelCard
-    # Why the engine stopped serving for good (its thread died), once it has; None while
-    # it serves. Upstreams that are down are not this: they come back.
-    failure: str | None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the engine stopped serving for good (its thread died), once it has; None
+        while it serves. Upstreams that are down are not this: they come back."""
+        ...
 
     def tokenize(self, prompt: Prompt) -> list[int]:
         """Tokens for a rendered prompt: control tokens parsed in template text only, BOS

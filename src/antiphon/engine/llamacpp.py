@@ -6,14 +6,14 @@ pending commands (submit, abort), asks the scheduler for a plan, runs one `llama
 every sequence's tokens, samples one token for each sequence that asked for logits, and sends
 the resulting events to the event loop in one `call_soon_threadsafe`.
 
-When the engine thread ends, for a bug or at shutdown, it closes its command queue, then
+The event loop's side (admission, queueing, events back) is `llamacpp_door.EngineDoor`.
+When the engine thread ends, for a bug or at shutdown, it closes the door's queue, then
 answers everything that was queued or running with an error: no request can be left
 waiting for a thread that is gone.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -27,18 +27,17 @@ from antiphon.engine.base import (
     EngineStats,
     Finished,
     FinishReason,
-    GenerationEvent,
     GenerationRequest,
     ModelCard,
     Prompt,
     TextChunk,
 )
-from antiphon.engine.command_queue import Abort, CommandQueue, Stop
+from antiphon.engine.command_queue import Stop
 from antiphon.engine.decode_batch import DecodeBatch
 from antiphon.engine.engine_counters import EngineCounters, KvGauges
-from antiphon.engine.grammar_intake import GrammarIntake
 from antiphon.engine.grammar_sampling import GrammarDeadEnd
 from antiphon.engine.llamacpp_disk_tier import DiskTier
+from antiphon.engine.llamacpp_door import EngineDoor, Outbox, ended, send
 from antiphon.engine.llamacpp_kv import (
     LLAMA_MAX_SEQ,
     LlamaKvCells,
@@ -69,9 +68,6 @@ class EngineLimits:
     repetition_window: int = 0  # tokens of a loop that end an answer (0: never)
     prefix_cache_ram: int = 0  # bytes of host memory for prefixes out of the pool (0: none)
     spill_idle: bool = True  # idle prefixes leave the pool each step (Scheduler's argument)
-
-
-Outbox = list[tuple[Submission, GenerationEvent]]
 
 
 class LlamaCppEngine:
@@ -112,13 +108,9 @@ class LlamaCppEngine:
         )
         self._token_kinds = repetition.TokenKinds()  # the engine thread reads them first
         self._active: dict[str, SequenceRun] = {}
-        self._commands = CommandQueue()
-        self.failure: str | None = None  # why the engine thread died, once it has
-        self._in_flight = 0  # event loop thread only
+        self._door = EngineDoor(card.id, limits.parallel, limits.max_queue, model)
+        self._commands = self._door.commands
         self._counts = EngineCounters()  # written by the engine thread
-        self._grammars = GrammarIntake(
-            f"grammar-{card.id}", model.vocab, model.n_vocab, self._enqueue, self._refuse
-        )
         self._thread = threading.Thread(target=self._run, name=f"engine-{card.id}", daemon=True)
         self._thread.start()
 
@@ -127,60 +119,27 @@ class LlamaCppEngine:
     def tokenize(self, prompt: Prompt) -> list[int]:
         return self.model.tokenize_prompt(prompt)
 
+    @property
+    def failure(self) -> str | None:
+        return self._door.failure
+
     def check_capacity(self) -> None:
-        if self._commands.closed:  # it crashed or was closed: nobody would answer
-            raise self._stopped_error()
-        if self._in_flight >= self.limits.parallel + self.limits.max_queue:
-            raise Overloaded(
-                f"{self.card.id} is busy: {self.limits.parallel} requests running and "
-                f"{self.limits.max_queue} waiting; retry shortly",
-                retry_after_seconds=1.0,
-            )
+        self._door.check_capacity()
 
     def generate(self, request: GenerationRequest) -> GenerationStream:
-        self.check_capacity()
-        self._in_flight += 1
-        events: asyncio.Queue[GenerationEvent] = asyncio.Queue()
-        submission = Submission(request, asyncio.get_running_loop(), events)
-        if request.grammar is None:
-            self._enqueue(submission)
-        else:  # built off the engine thread, which would stall every stream meanwhile
-            self._grammars.submit(submission)
-
-        def on_close(request_id: str, unfinished: bool) -> None:
-            self._in_flight -= 1
-            if unfinished:
-                submission.abandoned = True  # in case it has not started yet
-                self._commands.put(Abort(request_id))
-
-        return GenerationStream(request.request_id, events, on_close)
-
-    def _stopped_error(self) -> InternalError:
-        why = "it failed" if self.failure is not None else "the server is shutting down"
-        return InternalError(f"the engine serving {self.card.id} has stopped: {why}")
-
-    def _enqueue(self, submission: Submission) -> None:
-        """Queue a submission for the engine thread, or answer it at once if that thread has
-        stopped taking them. Any thread."""
-        if not self._commands.submit(submission):
-            self._refuse(submission, self._stopped_error())
-
-    def _refuse(self, submission: Submission, error: AntiphonError) -> None:
-        """End a submission that never started with `error`. Any thread."""
-        submission.discard()
-        self._send([(submission, Finished("end_turn", 0, None, error))])
+        return self._door.submit(request)
 
     def stats(self) -> EngineStats:
         scheduler = self._scheduler
         return self._counts.stats(
-            len(scheduler.running), len(scheduler.waiting), self._in_flight,
+            len(scheduler.running), len(scheduler.waiting), self._door.in_flight,
             self.limits.kv_cells, self._disk.store if self._disk else None,
         )
 
     def close(self) -> None:
         self._commands.put(Stop())
         self._thread.join(timeout=30)
-        self._grammars.close()  # what it still holds is refused: the engine has stopped
+        self._door.close_grammars()
         if self._thread.is_alive():  # still inside llama_decode: freeing now would crash it
             log.warning("engine thread for %s did not stop; leaving its memory", self.card.id)
             return
@@ -199,7 +158,7 @@ class LlamaCppEngine:
             self._serve()
         except Exception as crash:  # a bug: fail every request rather than hang them
             log.exception("engine thread for %s crashed", self.card.id)
-            self.failure = f"{type(crash).__name__}: {crash}"
+            self._door.failure = f"{type(crash).__name__}: {crash}"
             error = InternalError(f"the engine serving {self.card.id} stopped unexpectedly")
         finally:
             self._answer_all(error)
@@ -214,7 +173,7 @@ class LlamaCppEngine:
             plan = self._scheduler.schedule()
             # Sent before the step: a prompt chunk can take seconds, and message_start
             # waits for what the prompt found in the cache.
-            self._send(self._admitted_events())
+            send(self._admitted_events())
             if plan:
                 self._step(plan)
             cache = self._scheduler.cache
@@ -224,13 +183,8 @@ class LlamaCppEngine:
             )
 
     def _answer_all(self, error: AntiphonError) -> None:
-        """Close the command queue, then end everything queued or running with `error`."""
-        outbox: Outbox = []
-        for submission in self._commands.close():
-            submission.discard()
-            outbox.append((submission, Finished("end_turn", 0, None, error)))
-        outbox += self._fail_running(error)
-        self._send(outbox)
+        """Close the door's queue, then end everything queued or running with `error`."""
+        send(self._door.close_queue(error) + self._fail_running(error))
 
     def _apply_commands(self, block: bool) -> bool:
         """Apply queued commands; block for one when idle. False once told to stop."""
@@ -251,8 +205,8 @@ class LlamaCppEngine:
             return
         try:
             run = SequenceRun(submission, self._facts, self.model.piece)
-        except AntiphonError as error:  # e.g. a grammar llama.cpp refused: fail this one only
-            self._send([(submission, Finished("end_turn", 0, None, error))])
+        except AntiphonError as error:  # fail this one only
+            send([ended(submission, error)])
             return
         self._active[run.request_id] = run
         if self._disk is not None:
@@ -297,7 +251,7 @@ class LlamaCppEngine:
             for item in plan:  # their cells' contents are unknown now: not cached
                 run = self._active[item.sequence.request_id]
                 self._finish(run, "end_turn", outbox, error, keep_cells=False)
-            self._send(outbox)
+            send(outbox)
             return
         self._scheduler.commit(plan)
         for sequence in self._scheduler.prefilled:  # before a prewarmed one lets its slot go
@@ -322,7 +276,7 @@ class LlamaCppEngine:
                 self._finish(run, "end_turn", outbox, error)
                 continue
             self._on_token(run, token, outbox)
-        self._send(outbox)
+        send(outbox)
 
     def _greedy_picks(self, sample_rows: list[tuple[int, StepItem]]) -> list[int | None]:
         """The next token of each plain greedy sequence of the step (temperature 0 without
@@ -405,24 +359,6 @@ class LlamaCppEngine:
                 run.free()
             except Exception:
                 log.exception("%s: cleanup failed while the engine stopped", run.request_id)
-            finished = Finished("end_turn", len(sequence.generated), None, error)
-            outbox.append((run.submission, finished))
+            outbox.append(ended(run.submission, error, len(sequence.generated)))
         self._active.clear()
         return outbox
-
-    @staticmethod
-    def _send(outbox: Outbox) -> None:
-        """Hand a step's events to the event loop: one wake-up per loop, not per token."""
-        by_loop: dict[asyncio.AbstractEventLoop, Outbox] = {}
-        for submission, event in outbox:
-            by_loop.setdefault(submission.loop, []).append((submission, event))
-        for loop, deliveries in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, deliveries)
-            except RuntimeError:  # the loop has closed: nobody is listening any more
-                pass
-
-
-def _deliver(deliveries: Outbox) -> None:
-    for submission, event in deliveries:
-        submission.events.put_nowait(event)

@@ -78,10 +78,9 @@ class SequenceRun:
         self._trigger = TriggerWatch(request.grammar)
         banned: tuple[int, ...] = ()
         if request.grammar is not None:
-            self._grammar = submission.grammar_sampler or GrammarSampler(
-                facts.vocab, request.grammar, facts.n_vocab
-            )
-            submission.grammar_sampler = None  # this run owns it now
+            # Built on the grammar thread before the engine saw it (engine/llamacpp_door.py).
+            self._grammar, submission.grammar_sampler = submission.grammar_sampler, None
+            assert self._grammar is not None, "a grammar request reached the engine unbuilt"
             # Control tokens render as no text, but the grammar judges them by their literal
             # text: one could pass the grammar yet vanish from the output it constrains.
             banned = facts.control_tokens
