@@ -21,7 +21,7 @@ classes, rule names, groups, `|` and the quantifiers above.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 _TOKEN = re.compile(
@@ -121,19 +121,29 @@ def _finishes(node: str | _Alternation | None, productive: set[str]) -> bool:
 def productive_rules(rules: Mapping[str, str]) -> set[str]:
     """The names of the rules that match some finite text. A name the rules use but do not
     define (a shared rule added later, such as `space`) is taken to finish."""
-    parsed = _parse_all(rules)
-    productive = {
+    undefined = {
         name for body in rules.values() for kind, name in _Parser._tokenize(body)
         if kind == "name" and name not in rules
     }
+    return _least_fixpoint(_parse_all(rules), undefined, _finishes)
+
+
+def _least_fixpoint(
+    parsed: Mapping[str, _Alternation],
+    known: set[str],
+    holds: Callable[[_Alternation, set[str]], bool],
+) -> set[str]:
+    """The rules for which `holds` is true given the rules found so far, starting from
+    `known` and adding until nothing changes (productivity and nullability alike)."""
+    found = set(known)
     changed = True
     while changed:
         changed = False
         for name, body in parsed.items():
-            if name not in productive and _finishes(body, productive):
-                productive.add(name)
+            if name not in found and holds(body, found):
+                found.add(name)
                 changed = True
-    return productive
+    return found
 
 
 def _parse_all(rules: Mapping[str, str]) -> dict[str, _Alternation]:
@@ -155,15 +165,7 @@ def _matches_empty(node: str | _Alternation | None, empty: set[str]) -> bool:
 
 def _nullable(parsed: Mapping[str, _Alternation]) -> set[str]:
     """Rules that can match the empty text (`space` is one)."""
-    empty: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for name, body in parsed.items():
-            if name not in empty and _matches_empty(body, empty):
-                empty.add(name)
-                changed = True
-    return empty
+    return _least_fixpoint(parsed, set(), _matches_empty)
 
 
 def _first_calls(node: _Alternation, empty: set[str]) -> set[str]:
