@@ -110,8 +110,9 @@ class ProtocolEdge:
             nonlocal received, complete
             if complete:  # after the body, receive() waits for a disconnect: no deadline
                 return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), self.read_timeout)
+            try:  # a deadline on the awaiting task itself: no task per body chunk
+                async with asyncio.timeout(self.read_timeout):
+                    message = await receive()
             except TimeoutError:
                 raise RequestTimeout(
                     f"the request body stopped arriving (nothing for {self.read_timeout:g} seconds)"
