@@ -4,7 +4,7 @@ schemas: where both convert a schema, both grammars accept every generated valid
 reject every generated invalid one, judged by llama.cpp's grammar sampler token by token.
 
 The schemas stay where both converters mean to be exact and agree on layout: no integer
-bounds (the port leaves them as a TODO), required properties declared before optional ones
+bounds (the port does not enforce them yet), required properties declared before optional ones
 (llama.cpp writes required ones first), and values written compactly with plain numbers
 (the two differ on exponent spellings such as `1e-05`, which neither model is likely to
 write). Each mismatch found is a bug in one converter or the other.
