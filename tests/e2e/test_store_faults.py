@@ -11,6 +11,7 @@ PostgreSQL was down included."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -88,6 +89,8 @@ class PrivateRedis:
 def stores() -> Iterator[tuple[PrivatePostgres, PrivateRedis]]:
     if PG_BIN is None or shutil.which("redis-server") is None or shutil.which("runuser") is None:
         unavailable("a private PostgreSQL (initdb, pg_ctl, runuser) and redis-server are needed")
+    if os.geteuid() != 0:
+        unavailable("running a private PostgreSQL as the postgres user needs root (runuser)")
     root = Path(tempfile.mkdtemp(prefix="antiphon-pg-"))  # pytest's tmp is root's alone
     postgres = PrivatePostgres(root)
     redis = PrivateRedis()
