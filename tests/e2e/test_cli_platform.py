@@ -40,10 +40,15 @@ def test_keys_and_workspaces_made_in_the_terminal_serve_and_revoke(tmp_path: Pat
     try:
         client = server.client(secret)
         served = ask(client)
-        time.sleep(1.0)  # usage is written every half second
-        usage = cli(data_dir, "usage", "--by", "api_key_id")
-        assert usage.returncode == 0, usage.stderr
-        (row,) = [line for line in usage.stdout.splitlines() if key_id in line]
+        deadline = time.monotonic() + 10  # usage is written every half second
+        while True:
+            usage = cli(data_dir, "usage", "--by", "api_key_id")
+            assert usage.returncode == 0, usage.stderr
+            rows = [line for line in usage.stdout.splitlines() if key_id in line]
+            if rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        (row,) = rows
         assert str(served.usage.output_tokens) in row.split("│")[-3]
 
         revoked = cli(data_dir, "keys", "revoke", key_id)

@@ -8,9 +8,11 @@ import httpx
 import pytest
 
 from tests.conftest import Server
+from tests.e2e.reference_model import reference_answer, reference_continuation, same_opening
 from tests.e2e.sse_reader import read_events
 
 PROMPT = "\n\nHuman: What is the capital of France? Answer in one sentence.\n\nAssistant:"
+QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 BODY = {"model": "smollm2-135m-instruct", "prompt": PROMPT, "max_tokens_to_sample": 24, "temperature": 0}
 
 
@@ -32,7 +34,7 @@ def test_completion_json_shape(server: Server) -> None:
     body = response.json()
     assert body["type"] == "completion" and body["id"].startswith("compl_")
     assert body["model"] == "smollm2-135m-instruct"
-    assert "Paris" in body["completion"]
+    assert same_opening(body["completion"], reference_answer(QUESTION, 24)), body["completion"]
     assert body["stop_reason"] in ("stop_sequence", "max_tokens")
     assert "\n\nHuman:" not in body["completion"]
 
@@ -103,4 +105,6 @@ def test_missing_max_tokens_to_sample_is_named(server: Server) -> None:
 def test_an_assistant_prefill_is_continued(server: Server) -> None:
     prompt = "\n\nHuman: What is the capital of France?\n\nAssistant: The capital of France is"
     result = complete(server, {**BODY, "prompt": prompt}).json()
-    assert "Paris" in result["completion"]
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    expected = reference_continuation(question, "The capital of France is", 24)
+    assert same_opening(result["completion"], expected), (result["completion"], expected)

@@ -6,6 +6,7 @@ import anthropic
 import pytest
 
 from tests.conftest import Server
+from tests.e2e.reference_model import reference_answer, reference_continuation, same_opening
 
 GREEDY = {"temperature": 0}
 
@@ -32,7 +33,8 @@ def test_create_answers_coherently(client: anthropic.Anthropic) -> None:
     assert message.model == "smollm2-135m-instruct"
     assert message.stop_reason in ("end_turn", "max_tokens")
     text = message.content[0].text
-    assert "Paris" in text
+    question = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
+    assert same_opening(text, reference_answer(question, 40)), text
     assert message.usage.input_tokens > 10 and 0 < message.usage.output_tokens <= 40
 
 
@@ -82,7 +84,9 @@ def test_prefill_is_continued_not_repeated(client: anthropic.Anthropic) -> None:
     )
     text = message.content[0].text
     assert not text.startswith("The capital of France is")
-    assert "Paris" in text
+    expected = reference_continuation([{"role": "user", "content": "What is the capital of France?"}],
+                                      "The capital of France is", 20)
+    assert same_opening(text, expected), (text, expected)
 
 
 def test_system_prompt_and_mid_conversation_system_messages(client: anthropic.Anthropic) -> None:
