@@ -134,7 +134,7 @@ def antiphons_grammars() -> list[str]:
     lazy call grammar, a forced call and with parallel calls, and every schema of the
     grammar unit tests."""
     body = json.loads((FIXTURES / "main_turn.json").read_text())["body"]
-    tools = read_tools([TypeAdapter(Tool).validate_python(tool) for tool in body["tools"]])
+    tools = read_tools([TypeAdapter(Tool).validate_python(tool) for tool in body["tools"]], "test-model")
     texts = []
     for policy in (ToolPolicy("auto", True), ToolPolicy("any", False),
                    ToolPolicy("tool", True, tools[0].name)):

@@ -52,7 +52,7 @@ def render(template: ChatTemplate, tool_format: object) -> tuple[str, list[str]]
     request = CountTokensRequest.model_validate(
         {"model": "m", "system": "Be brief.", "tools": [TOOL], "messages": MESSAGES}
     )
-    layout = PromptLayout(tools=read_tools(request.tools), tool_format=tool_format)  # type: ignore[arg-type]
+    layout = PromptLayout(tools=read_tools(request.tools, "test-model"), tool_format=tool_format)  # type: ignore[arg-type]
     prompt = render_prompt(template, build_conversation(request, "m", NO_THINKING), layout)
     return prompt_text(prompt), [span.text for span in prompt if span.from_client]
 

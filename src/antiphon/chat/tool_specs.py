@@ -1,7 +1,8 @@
 """The request's `tools` and `tool_choice`, checked and reduced to what rendering needs.
 
-Refusals name the field: a server tool this server does not run, a tool without an object
-input schema, a schema that is not valid JSON Schema, duplicate or malformed names, a
+Anthropic-defined client tools (bash, the text editor, memory) take their description and
+schema from `anthropic_tools`. Refusals name the field: a server tool this server does not
+run, a screenshot tool on a model that reads no images, a tool without an object input schema, a schema that is not valid JSON Schema, duplicate or malformed names, a
 `tool_choice` naming a tool that is not offered.
 """
 
@@ -14,6 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from antiphon.chat.anthropic_tools import (
+    CLIENT_TOOLS,
+    SCREENSHOT_TOOL_FAMILIES,
+    SERVER_TOOL_FAMILIES,
+    tool_family,
+    viewing_limit_note,
+)
 from antiphon.chat.grammar.json_schema import degenerate_problem, metaschema_problems
 from antiphon.errors import InvalidRequest
 from antiphon.protocol.messages import CountTokensRequest, Tool
@@ -63,13 +71,10 @@ def _schema_error(schema_json: str) -> str | None:
     return None
 
 
-def _read_tool(tool: Tool, index: int) -> ToolSpec:
+def _read_tool(tool: Tool, index: int, model_id: str) -> ToolSpec:
     path = f"tools.{index}"
     if tool.type not in (None, "custom"):
-        raise InvalidRequest(
-            f"{path}.type: `{tool.type}` is a server tool, which this server does not run; "
-            "define a custom tool with an input_schema instead"
-        )
+        return _anthropic_tool(tool, path, model_id)
     if not TOOL_NAME.match(tool.name):
         raise InvalidRequest(
             f"{path}.name: `{tool.name}` must be 1-128 letters, digits, `_` or `-`"
@@ -94,11 +99,50 @@ def _read_tool(tool: Tool, index: int) -> ToolSpec:
     )
 
 
-def read_tools(tools: Sequence[Tool] | None) -> tuple[ToolSpec, ...]:
+def _anthropic_tool(tool: Tool, path: str, model_id: str) -> ToolSpec:
+    """A tool declared by its versioned `type`: the description and schema are the table's,
+    enforced exactly (`strict`), since they are not the client's to get wrong."""
+    assert tool.type is not None
+    defined = CLIENT_TOOLS.get(tool.type)
+    if defined is None:
+        raise InvalidRequest(f"{path}.type: {_refusal(tool.type, model_id)}")
+    if tool.name != defined.name:
+        raise InvalidRequest(
+            f"{path}.name: a `{tool.type}` tool must be named `{defined.name}`, not `{tool.name}`"
+        )
+    return ToolSpec(
+        name=defined.name,
+        description=defined.description + viewing_limit_note(tool.max_characters),
+        input_schema=defined.input_schema,
+        strict=True,
+        deferred=bool(tool.defer_loading),
+        schema_key=canonical_json(defined.input_schema),
+    )
+
+
+def _refusal(tool_type: str, model_id: str) -> str:
+    family = tool_family(tool_type)
+    if family in SERVER_TOOL_FAMILIES:
+        return (
+            f"`{tool_type}` is a server tool, which this server does not run; "
+            "define a custom tool with an input_schema instead"
+        )
+    if family in SCREENSHOT_TOOL_FAMILIES:
+        return (
+            f"`{tool_type}` works from screenshots, and model {model_id} does not read images"
+        )
+    known = ", ".join(f"`{name}`" for name in CLIENT_TOOLS)
+    return (
+        f"`{tool_type}` is not a tool type this server knows (retired, or newer than it); "
+        f"the Anthropic-defined client tools it runs are {known}"
+    )
+
+
+def read_tools(tools: Sequence[Tool] | None, model_id: str) -> tuple[ToolSpec, ...]:
     specs: list[ToolSpec] = []
     seen: set[str] = set()
     for index, tool in enumerate(tools or ()):
-        spec = _read_tool(tool, index)
+        spec = _read_tool(tool, index, model_id)
         if spec.name in seen:
             raise InvalidRequest(f"tools.{index}.name: `{spec.name}` is defined twice")
         seen.add(spec.name)

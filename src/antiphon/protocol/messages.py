@@ -41,6 +41,8 @@ class Tool(RequestModel):
     # Tool search: left out of the prompt until a `tool_reference` block names it.
     defer_loading: bool | None = None
     cache_control: CacheControl | None = None
+    # text_editor_20250728: views of a file are cut at this many characters (by the client).
+    max_characters: int | None = Field(default=None, ge=1)
 
 
 class ToolChoiceAuto(RequestModel):

@@ -98,7 +98,7 @@ def check_request(
     request: CountTokensRequest, model: ServedModel
 ) -> tuple[tuple[ToolSpec, ...], ToolPolicy, bool, int | None]:
     """Refusals that need no rendering: tools, tool_choice, thinking and their combinations."""
-    tools = read_tools(request.tools)
+    tools = read_tools(request.tools, model.card.id)
     policy = read_tool_policy(request, tools)
     thinking, budget = _thinking_budget(request, model)
     if thinking and policy.must_call:
