@@ -114,6 +114,67 @@ class OutputConfig(RequestModel):
     effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
 
 
+class InputTokensTrigger(RequestModel):
+    type: Literal["input_tokens"]
+    value: int = Field(ge=1)
+
+
+class ToolUsesTrigger(RequestModel):
+    type: Literal["tool_uses"]
+    value: int = Field(ge=1)
+
+
+class ToolUsesKeep(RequestModel):
+    type: Literal["tool_uses"]
+    value: int = Field(ge=0)
+
+
+class InputTokensClearAtLeast(RequestModel):
+    type: Literal["input_tokens"]
+    value: int = Field(ge=0)
+
+
+class ClearToolUsesEdit(RequestModel):
+    """Clear the oldest tool results (and optionally their calls' inputs) once a trigger
+    is reached, keeping the newest `keep` tool uses."""
+
+    type: Literal["clear_tool_uses_20250919"]
+    trigger: Annotated[Union[InputTokensTrigger, ToolUsesTrigger], Field(discriminator="type")] | None = None
+    keep: ToolUsesKeep | None = None
+    clear_at_least: InputTokensClearAtLeast | None = None
+    exclude_tools: list[str] | None = None
+    clear_tool_inputs: bool | list[str] | None = None
+
+
+class ThinkingTurns(RequestModel):
+    type: Literal["thinking_turns"]
+    value: int = Field(ge=0)
+
+
+class AllThinkingTurns(RequestModel):
+    type: Literal["all"]
+
+
+class ClearThinkingEdit(RequestModel):
+    """Drop thinking blocks from all but the newest `keep` assistant turns that have some."""
+
+    type: Literal["clear_thinking_20251015"]
+    keep: ThinkingTurns | AllThinkingTurns | Literal["all"] | None = None
+
+
+class CompactEdit(RequestModel):
+    type: Literal["compact_20260112"]
+
+
+ContextEdit = Annotated[
+    Union[ClearToolUsesEdit, ClearThinkingEdit, CompactEdit], Field(discriminator="type")
+]
+
+
+class ContextManagement(RequestModel):
+    edits: list[ContextEdit] | None = None
+
+
 class CountTokensRequest(RequestModel):
     """The body shared by generation and token counting: everything that shapes the prompt."""
 
@@ -125,8 +186,8 @@ class CountTokensRequest(RequestModel):
     thinking: ThinkingConfig | None = None
     output_config: OutputConfig | None = None
     cache_control: CacheControl | None = None
-    # Server-side context editing (beta): accepted; this server never edits the context.
-    context_management: dict[str, Any] | None = None
+    # Server-side context editing (beta), applied before rendering (chat/context_edits.py).
+    context_management: ContextManagement | None = None
 
 
 class MessagesRequest(CountTokensRequest):
@@ -142,8 +203,34 @@ class MessagesRequest(CountTokensRequest):
     seed: int | None = Field(default=None, ge=0)
 
 
+class CountedContextManagement(ResponseModel):
+    original_input_tokens: int  # before the edits; `input_tokens` is after them
+
+
 class TokenCount(ResponseModel):
     input_tokens: int
+    context_management: CountedContextManagement | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
+
+
+class ClearedToolUses(ResponseModel):
+    type: Literal["clear_tool_uses_20250919"] = "clear_tool_uses_20250919"
+    cleared_input_tokens: int
+    cleared_tool_uses: int
+
+
+class ClearedThinking(ResponseModel):
+    type: Literal["clear_thinking_20251015"] = "clear_thinking_20251015"
+    cleared_input_tokens: int
+    cleared_thinking_turns: int
+
+
+AppliedEdit = Union[ClearedToolUses, ClearedThinking]
+
+
+class AppliedContextManagement(ResponseModel):
+    applied_edits: list[AppliedEdit]
 
 
 class OutputTextBlock(ResponseModel):
@@ -197,3 +284,7 @@ class Message(ResponseModel):
     stop_reason: StopReason | None
     stop_sequence: str | None
     usage: Usage
+    # Only when the request asked for context editing (the hosted beta field).
+    context_management: AppliedContextManagement | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )

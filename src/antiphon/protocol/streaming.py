@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from antiphon.protocol.base import ResponseModel
 from antiphon.protocol.errors import ErrorDetail
-from antiphon.protocol.messages import Message, OutputBlock, StopReason
+from antiphon.protocol.messages import AppliedContextManagement, Message, OutputBlock, StopReason
 
 
 class MessageStart(ResponseModel):
@@ -76,6 +78,9 @@ class MessageDelta(ResponseModel):
     type: Literal["message_delta"] = "message_delta"
     delta: MessageDeltaBody
     usage: DeltaUsage
+    context_management: AppliedContextManagement | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
 
 
 class MessageStop(ResponseModel):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from antiphon.chat.context_edits import EditedContext, edit_context
 from antiphon.engine.base import (
     CacheBreakpoint,
     Finished,
@@ -16,7 +17,9 @@ from antiphon.engine.base import (
 )
 from antiphon.ids import message_id
 from antiphon.protocol.messages import (
+    AppliedContextManagement,
     CacheCreation,
+    CountedContextManagement,
     CountTokensRequest,
     Message,
     MessagesRequest,
@@ -45,7 +48,7 @@ from antiphon.services.generation import (
 )
 from antiphon.services.message_plan import MessagePlan, check_request, plan_message
 from antiphon.services.metering import RequestMeter
-from antiphon.services.models import ModelRegistry
+from antiphon.services.models import ModelRegistry, ServedModel
 from antiphon.services.response_builder import ResponseBuilder
 from antiphon.services.thinking_seal import ThinkingSeal
 
@@ -64,6 +67,13 @@ class MessageGeneration:
 
     generation: Generation
     plan: MessagePlan
+    context: EditedContext | None = None  # what context editing did, if the request asked
+
+    @property
+    def context_management(self) -> AppliedContextManagement | None:
+        if self.context is None:
+            return None
+        return AppliedContextManagement(applied_edits=list(self.context.applied))
 
     async def close(self) -> None:
         await self.generation.close()
@@ -121,10 +131,24 @@ class MessagesService:
         request = await self._with_files(request, workspace_id)
         marked_blocks(request)  # the same refusals as generation
 
-        def count() -> int:
+        count = self._counter(model)
+
+        def edited_count() -> TokenCount:
+            edited, context = edit_context(request, count)
+            if context is None:
+                return TokenCount(input_tokens=count(edited))
+            original = CountedContextManagement(original_input_tokens=count(request))
+            return TokenCount(input_tokens=count(edited), context_management=original)
+
+        return await asyncio.to_thread(edited_count)
+
+    def _counter(self, model: ServedModel) -> Callable[[CountTokensRequest], int]:
+        """Counts a request's prompt tokens as the model will read them."""
+
+        def count(request: CountTokensRequest) -> int:
             return len(model.engine.tokenize(plan_message(request, model, self._seal).prompt))
 
-        return TokenCount(input_tokens=await asyncio.to_thread(count))
+        return count
 
     def check(self, request: MessagesRequest) -> None:
         """The refusals that need no rendering or tokenizing (a batch checks each request
@@ -146,6 +170,7 @@ class MessagesService:
         request = await self._with_files(request, workspace_id)
         stops = validate_stop_sequences(request.stop_sequences)
         marked = marked_blocks(request)
+        request, context = await asyncio.to_thread(edit_context, request, self._counter(model))
         plan = await asyncio.to_thread(plan_message, request, model, self._seal)
         options = GenerationOptions(
             max_tokens=request.max_tokens,
@@ -170,7 +195,7 @@ class MessagesService:
         generation = await start_generation(
             model, plan.prompt, options, self._strict, locate, meter
         )
-        return MessageGeneration(generation, plan)
+        return MessageGeneration(generation, plan, context)
 
     async def create(self, started: MessageGeneration) -> Message:
         builder = self._builder(started.plan)
@@ -189,6 +214,7 @@ class MessagesService:
                 "stop_reason": delta.delta.stop_reason,
                 "stop_sequence": delta.delta.stop_sequence,
                 "usage": usage,
+                "context_management": started.context_management,
             }
         )
 
@@ -253,5 +279,6 @@ class MessagesService:
                 cache_creation_input_tokens=usage.cache_creation_input_tokens,
                 cache_read_input_tokens=usage.cache_read_input_tokens,
             ),
+            context_management=started.context_management,
         )
         yield MessageStop()
