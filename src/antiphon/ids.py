@@ -12,7 +12,14 @@ _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def random_token(length: int = 24) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """`length` base62 characters from one read of the system's randomness (one
+    `secrets.choice` per character costs a system call each, on every request)."""
+    value = int.from_bytes(secrets.token_bytes(length))  # 8 bits a byte > 5.95 a character
+    characters = []
+    for _ in range(length):
+        value, index = divmod(value, 62)
+        characters.append(_ALPHABET[index])
+    return "".join(characters)
 
 
 def new_id(prefix: str) -> str:

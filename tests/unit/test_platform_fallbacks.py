@@ -83,3 +83,36 @@ def test_limits_never_read_are_not_guessed() -> None:
     policy = LimitPolicy({}, store, store)  # type: ignore[arg-type]
     with pytest.raises(Overloaded):
         asyncio.run(policy.scopes("wrkspc_a"))
+
+
+class SlowKeyStore(FlakyKeyStore):
+    """Counts its reads, each taking a moment, as a database read does."""
+
+    def __init__(self, key: ApiKey) -> None:
+        super().__init__(key)
+        self.reads = 0
+
+    async def by_secret_sha256(self, wanted: str) -> ApiKey | None:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        return await super().by_secret_sha256(wanted)
+
+
+def test_a_burst_reads_a_key_once() -> None:
+    """40 requests with a key not in memory wait for one read together, not one each."""
+    store = SlowKeyStore(_key("sk-known"))
+    service = KeyService(store)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        found = await asyncio.gather(*(service.authenticate("sk-known") for _ in range(40)))
+        assert {principal.key_id for principal in found} == {"apikey_1"} and store.reads == 1
+        store.down = True  # a failed read fails all who waited for it, and is not remembered
+        keys_module.CACHE_SECONDS, saved = 0.0, keys_module.CACHE_SECONDS
+        try:
+            results = await asyncio.gather(*(service.authenticate("sk-other") for _ in range(5)),
+                                           return_exceptions=True)
+        finally:
+            keys_module.CACHE_SECONDS = saved
+        assert all(isinstance(result, Overloaded) for result in results) and store.reads == 2
+
+    asyncio.run(scenario())

@@ -267,10 +267,10 @@ class Engine(Protocol):
         thread."""
         ...
 
-    def check_capacity(self) -> None:
-        """Raise `Overloaded` if `generate` would refuse a request now: cheap, so that the
-        excess of a burst is refused before it is rendered and tokenized. Event loop thread
-        only."""
+    def check_capacity(self, pending: int = 0) -> None:
+        """Raise `Overloaded` if `generate` would refuse a request now, with `pending` more
+        let in and on their way (being rendered): cheap, so that the excess of a burst is
+        refused before it is rendered and tokenized. Event loop thread only."""
         ...
 
     def generate(self, request: GenerationRequest) -> GenerationStream:

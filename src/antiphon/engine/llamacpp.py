@@ -123,8 +123,8 @@ class LlamaCppEngine:
     def failure(self) -> str | None:
         return self._door.failure
 
-    def check_capacity(self) -> None:
-        self._door.check_capacity()
+    def check_capacity(self, pending: int = 0) -> None:
+        self._door.check_capacity(pending)
 
     def generate(self, request: GenerationRequest) -> GenerationStream:
         return self._door.submit(request)

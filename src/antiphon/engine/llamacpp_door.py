@@ -55,10 +55,10 @@ class EngineDoor:
             f"grammar-{model_id}", model.vocab, model.n_vocab, self._enqueue, self._refuse
         )
 
-    def check_capacity(self) -> None:
+    def check_capacity(self, pending: int = 0) -> None:
         if self.commands.closed:  # it crashed or was closed: nobody would answer
             raise self.stopped_error()
-        if self.in_flight >= self._parallel + self._max_queue:
+        if self.in_flight + pending >= self._parallel + self._max_queue:
             raise Overloaded(
                 f"{self._model_id} is busy: {self._parallel} requests running and "
                 f"{self._max_queue} waiting; retry shortly",

@@ -21,7 +21,7 @@ from antiphon.services.generation import (
     validate_stop_sequences,
 )
 from antiphon.services.metering import RequestMeter
-from antiphon.services.models import ModelRegistry
+from antiphon.services.models import ModelRegistry, ServedModel
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,12 @@ class CompletionsService:
 
     async def start(self, request: CompletionRequest, meter: RequestMeter | None = None) -> Generation:
         model = self._registry.for_request(request.model)
-        model.engine.check_capacity()  # a burst's excess is refused before any work
+        with self._registry.admission.hold(model):  # a burst's excess is refused before any work
+            return await self._start(model, request, meter)
+
+    async def _start(
+        self, model: ServedModel, request: CompletionRequest, meter: RequestMeter | None
+    ) -> Generation:
         prompt = render_prompt(model.template, _conversation(request.prompt))
         stops = validate_stop_sequences(request.stop_sequences)
         options = GenerationOptions(

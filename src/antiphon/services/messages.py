@@ -166,7 +166,13 @@ class MessagesService:
         """Validate, render, tokenize and queue; every refusal happens here. File sources are
         read from `workspace_id`."""
         model = self._registry.for_request(request.model)
-        model.engine.check_capacity()  # a burst's excess is refused before any work
+        with self._registry.admission.hold(model):  # a burst's excess is refused before any work
+            return await self._start(model, request, meter, workspace_id, priority)
+
+    async def _start(
+        self, model: ServedModel, request: MessagesRequest, meter: RequestMeter | None,
+        workspace_id: str | None, priority: Priority,
+    ) -> MessageGeneration:
         request = await self._with_files(request, workspace_id)
         stops = validate_stop_sequences(request.stop_sequences)
         marked = marked_blocks(request)

@@ -12,6 +12,7 @@ from antiphon.engine.base import Engine, ModelCard
 from antiphon.errors import InvalidRequest, NotFound
 from antiphon.ids import rfc3339
 from antiphon.protocol.models import ModelInfo, ModelList
+from antiphon.services.admission import Admission
 
 
 def _shown(name: str, limit: int = 100) -> str:
@@ -60,6 +61,7 @@ class ModelRegistry:
             if alias.target is not None and alias.target not in self._models:
                 raise ValueError(f"alias {alias.pattern!r} points at unknown model {alias.target!r}")
         self._aliases = aliases
+        self.admission = Admission()
 
     def __iter__(self) -> Iterator[ServedModel]:
         return iter(self._models.values())
@@ -79,6 +81,10 @@ class ModelRegistry:
             served = ", ".join(sorted(self._models))
             raise InvalidRequest(f"model: {_shown(name)} is not served here (served: {served})")
         return model
+
+    def refuse_when_all_busy(self) -> None:
+        """529 before a generation request's body is read, when no model could take it."""
+        self.admission.refuse_when_all_busy(self._models.values())
 
     def get_info(self, name: str) -> ModelInfo:
         model = self.resolve(name)

@@ -102,9 +102,9 @@ class RemoteEngine:
     def tokenize(self, prompt: Prompt) -> list[int]:
         return self.model.tokenize_prompt(prompt)
 
-    def check_capacity(self) -> None:
+    def check_capacity(self, pending: int = 0) -> None:
         self._start_health_checks()
-        self.pool.check_capacity(len(self._tasks))
+        self.pool.check_capacity(len(self._tasks) + pending)
 
     def generate(self, request: GenerationRequest) -> GenerationStream:
         self.check_capacity()

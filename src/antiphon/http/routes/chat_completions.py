@@ -40,6 +40,7 @@ def _failed(error: BaseException) -> bytes:
 
 
 async def create_chat_completion(request: Request) -> Response:
+    request.app.state.registry.refuse_when_all_busy()  # a burst's excess: before any parsing
     body = await read_model(request, ChatCompletionRequest)
     registry: ModelRegistry = request.app.state.registry
     served = registry.resolve(body.model)

@@ -84,6 +84,7 @@ async def _cumulative(
 
 
 async def complete(request: Request) -> Response:
+    request.app.state.registry.refuse_when_all_busy()  # a burst's excess: before any parsing
     body = await read_model(request, CompletionRequest)
     service = _service(request)
     meter = request_meter(request)

@@ -21,6 +21,7 @@ def _service(request: Request) -> MessagesService:
 
 
 async def create_message(request: Request) -> Response:
+    request.app.state.registry.refuse_when_all_busy()  # a burst's excess: before any parsing
     body = await read_model(request, MessagesRequest)
     service = _service(request)
     meter = request_meter(request)
