@@ -8,7 +8,11 @@ from __future__ import annotations
 
 
 class AntiphonError(Exception):
-    """Base class. `message` is shown to the client verbatim, so it must be safe and useful."""
+    """Base class. `message` is shown to the client verbatim, so it must be safe and useful.
+    A subclass with an `error_code` sends it as `error.details.error_code`, which the SDKs
+    raise as their own exception class and branch on."""
+
+    error_code: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -85,3 +89,27 @@ class Overloaded(AntiphonError):
 
 class BillingError(AntiphonError):
     """A spend limit is reached (402)."""
+
+
+class ThreadNotFound(NotFound):
+    """No continuable reply has this id in the caller's workspace (404)."""
+
+    error_code = "thread_not_found"
+
+
+class ThreadAlreadyContinued(InvalidRequest):
+    """The reply was continued already; each is continued once (400)."""
+
+    error_code = "thread_already_continued"
+
+
+class ThreadContinueInFlight(InvalidRequest):
+    """Another request is continuing from this reply right now (400)."""
+
+    error_code = "thread_continue_in_flight"
+
+
+class ThreadFingerprintMismatch(InvalidRequest):
+    """A field fixed when the thread was created differs on a later turn (400)."""
+
+    error_code = "thread_fingerprint_mismatch"

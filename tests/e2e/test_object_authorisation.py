@@ -34,6 +34,7 @@ class Owned:
     skill_id: str
     version: str
     batch_id: str
+    reply_id: str  # a Message Threads reply, continuable by its id
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,10 @@ def owned(platform: PlatformServer) -> Owned:
     while client.messages.batches.retrieve(batch.id).processing_status != "ended":
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    return Owned(owner, intruder, file.id, skill.id, skill.latest_version, batch.id)  # type: ignore[arg-type]
+    reply = client.messages.create(model=MODEL, max_tokens=2, messages=[{"role": "user", "content": "hi"}],
+                                   extra_body={"thread": {"type": "create"}})
+    return Owned(owner, intruder, file.id, skill.id, skill.latest_version, batch.id,  # type: ignore[arg-type]
+                 reply.id)
 
 
 def _unknown(object_id: str) -> str:
@@ -89,6 +93,8 @@ ROUTES = [
     ("GET", "/v1/messages/batches?before_id={batch}", None),
     ("POST", "/v1/messages/count_tokens", {"model": MODEL, "messages": [{"role": "user", "content": [
         {"type": "document", "source": {"type": "file", "file_id": "{file}"}}]}]}),
+    ("POST", "/v1/messages", {"model": MODEL, "max_tokens": 2, "messages": [{"role": "user", "content": "and?"}],
+                              "thread": {"type": "continue", "previous_message_id": "{reply}"}}),
 ]
 
 
@@ -112,7 +118,8 @@ def _call(raw: httpx.Client, method: str, path: str, body: object) -> httpx.Resp
 def test_a_foreign_id_is_answered_as_an_unknown_one(
     platform: PlatformServer, owned: Owned, method: str, path: str, body: object
 ) -> None:
-    real = {"file": owned.file_id, "skill": owned.skill_id, "version": owned.version, "batch": owned.batch_id}
+    real = {"file": owned.file_id, "skill": owned.skill_id, "version": owned.version, "batch": owned.batch_id,
+            "reply": owned.reply_id}
     fake = {name: _unknown(value) if name != "version" else value for name, value in real.items()}
     with platform.raw(owned.intruder) as raw:
         foreign = _call(raw, method, str(_fill(path, real)), _fill(body, real))
@@ -135,6 +142,9 @@ def test_the_owners_objects_are_untouched_by_all_of_it(platform: PlatformServer,
     assert client.skills.versions.retrieve(owned.version, skill_id=owned.skill_id).version == owned.version
     assert client.messages.batches.retrieve(owned.batch_id).processing_status == "ended"
     assert [line.custom_id for line in client.messages.batches.results(owned.batch_id)] == ["one"]
+    continued = client.messages.create(model=MODEL, max_tokens=2, messages=[{"role": "user", "content": "and?"}],
+                                       extra_body={"thread": {"type": "continue", "previous_message_id": owned.reply_id}})
+    assert continued.id != owned.reply_id
 
 
 @pytest.mark.parametrize("path", [

@@ -201,6 +201,7 @@ def create_app(
     app.state.messages = services.messages
     app.state.completions = services.completions
     app.state.batches = services.batches
+    app.state.threads = services.threads
     app.state.batch_worker = batch_worker
     app.state.metrics = metrics_registry(registry, platform, batch_worker)
     return ProtocolEdge(

@@ -8,7 +8,7 @@ import math
 from starlette.responses import Response
 
 from antiphon import errors
-from antiphon.protocol.errors import ErrorBody, ErrorDetail, ErrorType
+from antiphon.protocol.errors import ErrorBody, ErrorCode, ErrorDetail, ErrorType
 from antiphon.protocol.openai_responses import OpenAIErrorBody, OpenAIErrorDetail
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,10 @@ def classify(error: BaseException) -> tuple[int, ErrorType, str]:
 
 def error_body(error: BaseException, request_id: str | None) -> tuple[int, ErrorBody]:
     status, error_type, message = classify(error)
-    return status, ErrorBody(error=ErrorDetail(type=error_type, message=message), request_id=request_id)
+    code = getattr(error, "error_code", None)
+    details = ErrorCode(error_code=code) if code is not None else None
+    detail = ErrorDetail(type=error_type, message=message, details=details)
+    return status, ErrorBody(error=detail, request_id=request_id)
 
 
 def openai_error_body(error: BaseException) -> tuple[int, OpenAIErrorBody]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from antiphon.protocol.base import ResponseModel
 
 ErrorType = Literal[
@@ -21,9 +23,14 @@ ErrorType = Literal[
 ]
 
 
+class ErrorCode(ResponseModel):
+    error_code: str
+
+
 class ErrorDetail(ResponseModel):
     type: ErrorType
     message: str
+    details: ErrorCode | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ErrorBody(ResponseModel):

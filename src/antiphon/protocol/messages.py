@@ -190,6 +190,19 @@ class CountTokensRequest(RequestModel):
     context_management: ContextManagement | None = None
 
 
+class ThreadCreate(RequestModel):
+    type: Literal["create"]
+
+
+class ThreadContinue(RequestModel):
+    type: Literal["continue"]
+    previous_message_id: str = Field(min_length=1, max_length=64)
+
+
+# Message Threads (beta): the server holds the conversation between turns (services/threads.py).
+MessageThread = Annotated[Union[ThreadCreate, ThreadContinue], Field(discriminator="type")]
+
+
 class MessagesRequest(CountTokensRequest):
     max_tokens: int = Field(ge=0)
     stream: bool = False
@@ -201,6 +214,7 @@ class MessagesRequest(CountTokensRequest):
     service_tier: Literal["auto", "standard_only"] | None = None
     # antiphon extension: a sampling seed, for reproducible runs (benchmarks, tests).
     seed: int | None = Field(default=None, ge=0)
+    thread: MessageThread | None = None
 
 
 class CountedContextManagement(ResponseModel):

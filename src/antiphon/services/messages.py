@@ -15,6 +15,7 @@ from antiphon.engine.base import (
     PromptCacheUsage,
     TextChunk,
 )
+from antiphon.errors import InvalidRequest
 from antiphon.ids import message_id
 from antiphon.protocol.messages import (
     AppliedContextManagement,
@@ -68,6 +69,7 @@ class MessageGeneration:
     generation: Generation
     plan: MessagePlan
     context: EditedContext | None = None  # what context editing did, if the request asked
+    reply: Message | None = None  # the whole message, once its events have all been made
 
     @property
     def context_management(self) -> AppliedContextManagement | None:
@@ -154,6 +156,8 @@ class MessagesService:
         """The refusals that need no rendering or tokenizing (a batch checks each request
         with these before accepting it): the model, stop sequences, cache markers, tools,
         tool_choice and thinking. CPU work: run it off the event loop."""
+        if request.thread is not None:
+            raise InvalidRequest("thread: a batch request carries its whole conversation; leave thread out")
         model = self._registry.for_request(request.model)
         validate_stop_sequences(request.stop_sequences)
         marked_blocks(request)
@@ -204,25 +208,10 @@ class MessagesService:
         return MessageGeneration(generation, plan, context)
 
     async def create(self, started: MessageGeneration) -> Message:
-        builder = self._builder(started.plan)
-        message: Message | None = None
-        delta: MessageDelta | None = None
-        async for event in self._events(started, builder):
-            if isinstance(event, MessageStart):
-                message = event.message
-            elif isinstance(event, MessageDelta):
-                delta = event
-        assert message is not None and delta is not None
-        usage = message.usage.model_copy(update={"output_tokens": delta.usage.output_tokens})
-        return message.model_copy(
-            update={
-                "content": builder.blocks,
-                "stop_reason": delta.delta.stop_reason,
-                "stop_sequence": delta.delta.stop_sequence,
-                "usage": usage,
-                "context_management": started.context_management,
-            }
-        )
+        async for _ in self._events(started, self._builder(started.plan)):
+            pass
+        assert started.reply is not None
+        return started.reply
 
     def events(
         self, started: MessageGeneration, start_within: float | None = None
@@ -252,16 +241,15 @@ class MessagesService:
                 cache = await asyncio.wait_for(stream.admitted(), start_within)
             except TimeoutError:  # still queued
                 cache = PromptCacheUsage()
-            yield MessageStart(
-                message=Message(
-                    id=message_id(),
-                    model=generation.model.card.id,
-                    content=[],
-                    stop_reason=None,
-                    stop_sequence=None,
-                    usage=_usage(prompt, breakpoints, cache),
-                )
+            start = Message(
+                id=message_id(),
+                model=generation.model.card.id,
+                content=[],
+                stop_reason=None,
+                stop_sequence=None,
+                usage=_usage(prompt, breakpoints, cache),
             )
+            yield MessageStart(message=start)
             async for event in stream:
                 if isinstance(event, TextChunk):
                     await generation.on_output()
@@ -286,5 +274,14 @@ class MessagesService:
                 cache_read_input_tokens=usage.cache_read_input_tokens,
             ),
             context_management=started.context_management,
+        )
+        started.reply = start.model_copy(
+            update={
+                "content": builder.blocks,
+                "stop_reason": stop_reason,
+                "stop_sequence": stop_sequence,
+                "usage": start.usage.model_copy(update={"output_tokens": finished.output_tokens}),
+                "context_management": started.context_management,
+            }
         )
         yield MessageStop()

@@ -17,7 +17,9 @@ from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
 from antiphon.services.platform import Platform, build_platform
 from antiphon.services.thinking_seal import ThinkingSeal
+from antiphon.services.threads import ThreadService
 from antiphon.store.batches import BatchStore
+from antiphon.store.threads import ThreadStore
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Services:
     completions: CompletionsService
     batches: BatchService
     batch_worker: BatchWorker
+    threads: ThreadService
 
 
 def build_services(
@@ -55,4 +58,5 @@ def build_services(
         platform=platform, messages=messages,
         completions=CompletionsService(registry, strict=settings.strict),
         batches=batches, batch_worker=worker,
+        threads=ThreadService(ThreadStore(platform.database)),
     )

@@ -118,6 +118,24 @@ class UsageRecord(Base):
     )
 
 
+class MessageThreadRow(Base):
+    """A reply that a later request may continue (Message Threads): the conversation up to
+    and including it, and the fields fixed when its thread was created. Each reply is
+    continued at most once; once it is, its history moves on to the new reply's row and
+    this one stays only to say so."""
+
+    __tablename__ = "message_threads"
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    state: Mapped[str] = mapped_column(String(16))  # open, in_flight, continued
+    fixed_fields: Mapped[str] = mapped_column(Text)  # JSON: system and tools
+    history: Mapped[str | None] = mapped_column(Text)  # JSON messages; None once continued
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_message_threads_expires", "expires_at"),)
+
+
 class StoredFile(Base):
     """An uploaded file's metadata; its bytes are in the blob store under `files/<id>`."""
 
