@@ -142,7 +142,7 @@ def test_interactive_claude_code_answers_and_exits(
         # Claude Code marks the model's text (or a tool call) with ● once it streams in.
         terminal.wait_for(lambda s: re.search(r"● \S", s) is not None, 600, "answer")
         try:  # let it finish; a person who has read enough presses Esc
-            terminal.wait_for(lambda s: "esc to interrupt" not in s, 90, "end of the answer")
+            terminal.wait_for(lambda s: "esc to interrupt" not in s, 20, "end of the answer")
         except AssertionError:
             terminal.press("Escape")
             terminal.wait_for(lambda s: "esc to interrupt" not in s, 30, "interruption")

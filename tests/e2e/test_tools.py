@@ -192,7 +192,7 @@ VALUES = st.recursive(
 
 # No shrinking: each example is a real generation, and the failing one is printed as found.
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
+    max_examples=8, deadline=None, suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.generate],
 )
 @given(schema=objects(VALUES), seed=st.integers(0, 2**31 - 1), strict=st.booleans())
