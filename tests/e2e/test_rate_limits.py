@@ -13,6 +13,7 @@ import httpx
 import openai
 import pytest
 
+from antiphon.services.limit_policy import REFRESH_SECONDS
 from tests.conftest import stop_server
 from tests.e2e.platform import (
     MODEL,
@@ -174,7 +175,9 @@ def _share_one_limit(one: PlatformServer, two: PlatformServer) -> None:
     with two.admin() as admin:  # replica 2 sees the key and the limit in the shared database
         listed = admin.get("/v1/organizations/api_keys", params={"limit": 1000}).json()["data"]
         assert "limited key" in [k["name"] for k in listed]
-    time.sleep(2.5)  # replica 2 re-reads limits every two seconds
+    # Replica 2 re-reads limits on the first request at least REFRESH_SECONDS after its last
+    # read, which was before the key existed: after this wait its next request reads them.
+    time.sleep(REFRESH_SECONDS + 0.5)
     statuses = []
     with one.raw(key) as a, two.raw(key) as b:
         for i in range(10):
