@@ -180,7 +180,9 @@ class MessagesService:
         request = await self._with_files(request, workspace_id)
         stops = validate_stop_sequences(request.stop_sequences)
         marked = marked_blocks(request)
-        request, context = await asyncio.to_thread(edit_context, request, self._counter(model))
+        context: EditedContext | None = None
+        if request.context_management is not None:  # counting renders: off the event loop
+            request, context = await asyncio.to_thread(edit_context, request, self._counter(model))
         plan = await asyncio.to_thread(plan_message, request, model, self._seal)
         options = GenerationOptions(
             max_tokens=request.max_tokens,
