@@ -2,7 +2,8 @@
 
 Anthropic-defined client tools (bash, the text editor, memory) take their description and
 schema from `anthropic_tools`. Refusals name the field: a server tool this server does not
-run, a screenshot tool on a model that reads no images, a tool without an object input schema, a schema that is not valid JSON Schema, duplicate or malformed names, a
+run, a screenshot tool on a model that reads no images, a tool without an object input
+schema, a schema that is not valid JSON Schema, duplicate or malformed names, a
 `tool_choice` naming a tool that is not offered.
 """
 
