@@ -104,8 +104,8 @@ def edit(directory: Path, command: dict[str, Any]) -> tuple[str, bool]:
 
 
 def test_text_editor_round_trip(client: anthropic.Anthropic, tmp_path: Path) -> None:
-    (tmp_path / "todo.txt").write_text("1. write tests\n2. ship\n")
-    history: list[Any] = [{"role": "user", "content": "Show me /work/todo.txt, then add a line '3. rest'."}]
+    (tmp_path / "plan.txt").write_text("1. write tests\n2. ship\n")
+    history: list[Any] = [{"role": "user", "content": "Show me /work/plan.txt, then add a line '3. rest'."}]
     for _ in range(2):  # two calls: each run by the client and answered with its result
         message = client.messages.create(
             model=MODEL, max_tokens=300, tools=[EDITOR], extra_body=GREEDY, messages=history,

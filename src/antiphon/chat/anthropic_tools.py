@@ -68,21 +68,26 @@ _OLD = _string("Text that occurs exactly once in the file, whitespace included."
 _NEW = _string("The text that replaces it.")
 
 
-def _editor_commands(insert_field: str, undo: bool) -> Schema:
-    branches = [
-        _command("view", {"path": _PATH, "view_range": _VIEW_RANGE}, ["path"]),
-        _command("create", {"path": _PATH, "file_text": _FILE_TEXT}, ["path", "file_text"]),
+def _file_commands(path: Schema, insert_field: str) -> list[Schema]:
+    """view, create, str_replace and insert: what the editor and the memory tool share."""
+    return [
+        _command("view", {"path": path, "view_range": _VIEW_RANGE}, ["path"]),
+        _command("create", {"path": path, "file_text": _FILE_TEXT}, ["path", "file_text"]),
         _command(
             "str_replace",
-            {"path": _PATH, "old_str": _OLD, "new_str": _NEW},
+            {"path": path, "old_str": _OLD, "new_str": _NEW},
             ["path", "old_str", "new_str"],
         ),
         _command(
             "insert",
-            {"path": _PATH, "insert_line": _LINE, insert_field: _string("The text to insert.")},
+            {"path": path, "insert_line": _LINE, insert_field: _string("The text to insert.")},
             ["path", "insert_line", insert_field],
         ),
     ]
+
+
+def _editor_commands(insert_field: str, undo: bool) -> Schema:
+    branches = _file_commands(_PATH, insert_field)
     if undo:
         branches.append(_command("undo_edit", {"path": _PATH}, ["path"]))
     return _commands(*branches)
@@ -142,18 +147,7 @@ _MEMORY = ClientTool(
         "`create`, `str_replace`, `insert`, `delete` and `rename` files there."
     ),
     input_schema=_commands(
-        _command("view", {"path": _MEMORY_PATH, "view_range": _VIEW_RANGE}, ["path"]),
-        _command("create", {"path": _MEMORY_PATH, "file_text": _FILE_TEXT}, ["path", "file_text"]),
-        _command(
-            "str_replace",
-            {"path": _MEMORY_PATH, "old_str": _OLD, "new_str": _NEW},
-            ["path", "old_str", "new_str"],
-        ),
-        _command(
-            "insert",
-            {"path": _MEMORY_PATH, "insert_line": _LINE, "insert_text": _string("The text to insert.")},
-            ["path", "insert_line", "insert_text"],
-        ),
+        *_file_commands(_MEMORY_PATH, "insert_text"),
         _command("delete", {"path": _MEMORY_PATH}, ["path"]),
         _command(
             "rename",
@@ -165,13 +159,15 @@ _MEMORY = ClientTool(
 
 # The older editor (`str_replace_editor`) inserts `new_str` and can undo; the newer one
 # (`str_replace_based_edit_tool`) inserts `insert_text` and has no undo.
+_OLDER_EDITOR = _editor("str_replace_editor", "new_str", undo=True)
+_NEWER_EDITOR = _editor("str_replace_based_edit_tool", "insert_text", undo=False)
 CLIENT_TOOLS: Mapping[str, ClientTool] = {
     "bash_20241022": _BASH,
     "bash_20250124": _BASH,
-    "text_editor_20241022": _editor("str_replace_editor", "new_str", undo=True),
-    "text_editor_20250124": _editor("str_replace_editor", "new_str", undo=True),
-    "text_editor_20250429": _editor("str_replace_based_edit_tool", "insert_text", undo=False),
-    "text_editor_20250728": _editor("str_replace_based_edit_tool", "insert_text", undo=False),
+    "text_editor_20241022": _OLDER_EDITOR,
+    "text_editor_20250124": _OLDER_EDITOR,
+    "text_editor_20250429": _NEWER_EDITOR,
+    "text_editor_20250728": _NEWER_EDITOR,
     "memory_20250818": _MEMORY,
 }
 
