@@ -30,7 +30,7 @@ from antiphon.errors import (
 from antiphon.ids import utc_now
 from antiphon.protocol.messages import Message, MessagesRequest, ThreadContinue
 from antiphon.store.tables import MessageThreadRow
-from antiphon.store.threads import ThreadStore
+from antiphon.store.threads import ClaimRefusal, ThreadStore
 
 THREAD_TTL = timedelta(days=30)
 _SWEEP_SECONDS = 600.0
@@ -63,51 +63,18 @@ class ThreadService:
             raise InvalidRequest("thread: threads belong to a workspace; use an API key")
         sent = [message.model_dump(mode="json", exclude_none=True) for message in request.messages]
         if not isinstance(thread, ThreadContinue):
-            fixed = {name: _dumped(getattr(request, name)) for name in _FIXED}
-            return ThreadTurn(request, workspace_id, None, json.dumps(fixed), sent)
-        claimed = await self._store.claim(workspace_id, thread.previous_message_id, utc_now())
-        if claimed == "not_found":
-            raise ThreadNotFound(
-                f"thread.previous_message_id: no thread continues from "
-                f"`{thread.previous_message_id}` here; send the whole conversation with "
-                '`thread: {"type": "create"}`'
-            )
-        if claimed == "in_flight":
-            raise ThreadContinueInFlight(
-                f"thread.previous_message_id: another request is continuing from "
-                f"`{thread.previous_message_id}`; continue from its reply"
-            )
-        if claimed == "continued":
-            raise ThreadAlreadyContinued(
-                f"thread.previous_message_id: `{thread.previous_message_id}` was continued "
-                "already; continue from the thread's newest reply"
-            )
+            return ThreadTurn(request, workspace_id, None, json.dumps(_fixed(request)), sent)
+        previous = thread.previous_message_id
+        claimed = await self._store.claim(workspace_id, previous, utc_now())
+        if isinstance(claimed, str):
+            raise _refusal(claimed, previous)
+        history = json.loads(claimed.history) + sent
         try:
-            whole = self._continued(request, claimed.fixed_fields, claimed.history, sent)
+            whole = _continued(request, json.loads(claimed.fixed_fields), history)
         except BaseException:
-            await self._store.release(thread.previous_message_id)
+            await self._store.release(previous)
             raise
-        return ThreadTurn(whole, workspace_id, thread.previous_message_id, claimed.fixed_fields,
-                          json.loads(claimed.history) + sent)
-
-    def _continued(
-        self, request: MessagesRequest, fixed_json: str, history_json: str, sent: list[dict[str, Any]]
-    ) -> MessagesRequest:
-        fixed = json.loads(fixed_json)
-        changed = [
-            name for name in _FIXED
-            if name in request.model_fields_set and _dumped(getattr(request, name)) != fixed[name]
-        ]
-        if changed:
-            raise ThreadFingerprintMismatch(
-                f"{', '.join(changed)}: fixed when the thread was created; leave "
-                f"{'them' if len(changed) > 1 else 'it'} out, or start a new thread"
-            )
-        body = request.model_dump(mode="json", by_alias=True, exclude_none=True,
-                                  exclude={"thread", "messages", *_FIXED})
-        whole = {**body, **{k: v for k, v in fixed.items() if v is not None},
-                 "messages": json.loads(history_json) + sent}
-        return MessagesRequest.model_validate(whole, strict=False)
+        return ThreadTurn(whole, workspace_id, previous, claimed.fixed_fields, history)
 
     async def finish(self, turn: ThreadTurn, reply: Message) -> None:
         """Store the reply as the thread's newest, continuable by its id."""
@@ -140,10 +107,37 @@ class ThreadService:
             await self._store.delete_expired(utc_now())
 
 
-def _dumped(value: Any) -> Any:
-    """A request field as JSON data, for storing and for comparing."""
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return [_dumped(item) for item in value]
-    return value.model_dump(mode="json", by_alias=True, exclude_none=True) if hasattr(value, "model_dump") else value
+def _fixed(request: MessagesRequest) -> dict[str, Any]:
+    """`system` and `tools` as sent (absent ones left out), for storing and comparing."""
+    return request.model_dump(mode="json", by_alias=True, exclude_none=True, include=set(_FIXED))
+
+
+def _continued(request: MessagesRequest, fixed: dict[str, Any], history: list[dict[str, Any]]) -> MessagesRequest:
+    """The request as if sent whole: the thread's fixed fields and conversation, then its own."""
+    sent = _fixed(request)
+    changed = [name for name in _FIXED if name in request.model_fields_set and sent.get(name) != fixed.get(name)]
+    if changed:
+        raise ThreadFingerprintMismatch(
+            f"{', '.join(changed)}: fixed when the thread was created; leave "
+            f"{'them' if len(changed) > 1 else 'it'} out, or start a new thread"
+        )
+    body = request.model_dump(mode="json", by_alias=True, exclude_none=True,
+                              exclude={"thread", "messages", *_FIXED})
+    return MessagesRequest.model_validate({**body, **fixed, "messages": history}, strict=False)
+
+
+def _refusal(reason: ClaimRefusal, previous: str) -> InvalidRequest | ThreadNotFound:
+    if reason == "not_found":
+        return ThreadNotFound(
+            f"thread.previous_message_id: no thread continues from `{previous}` here; send "
+            'the whole conversation with `thread: {"type": "create"}`'
+        )
+    if reason == "in_flight":
+        return ThreadContinueInFlight(
+            f"thread.previous_message_id: another request is continuing from `{previous}`; "
+            "continue from its reply"
+        )
+    return ThreadAlreadyContinued(
+        f"thread.previous_message_id: `{previous}` was continued already; continue from the "
+        "thread's newest reply"
+    )
