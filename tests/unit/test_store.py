@@ -104,3 +104,29 @@ def test_an_unreachable_database_is_overloaded_not_a_bug(tmp_path: Path) -> None
         await database.close()
 
     asyncio.run(scenario())
+
+
+class _DriverError(Exception):
+    """What SQLAlchemy's asyncpg adapter wraps: a driver error carrying its SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"SQLSTATE {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(("sqlstate", "unavailable"), [
+    ("57P03", True),   # the database system is starting up (crash recovery)
+    ("57P01", True),   # terminating connection due to administrator command
+    ("08006", True),   # connection failure
+    ("53300", True),   # too many connections
+    ("23505", False),  # unique violation: the request's own trouble
+    ("42601", False),  # syntax error: a bug, which must stay a 500
+])
+def test_a_database_in_recovery_is_unavailable_not_a_bug(sqlstate: str, unavailable: bool) -> None:
+    """asyncpg's errors reach SQLAlchemy as a plain DBAPIError; their SQLSTATE tells a
+    database that is down or recovering (retry: 529) from a real fault."""
+    from sqlalchemy.exc import DBAPIError
+
+    from antiphon.store.database import store_unavailable
+
+    assert store_unavailable(DBAPIError("SELECT 1", None, _DriverError(sqlstate))) is unavailable

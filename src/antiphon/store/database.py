@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,6 +31,21 @@ log = logging.getLogger(__name__)
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 # Two replicas starting together must not both run the same migration.
 _MIGRATION_LOCK = 0x616E7469  # "anti"
+# SQLSTATE classes that say the database, not the request, is at fault: connection
+# exceptions (08), insufficient resources (53) and operator intervention (57P: shut down,
+# crashed, still recovering). asyncpg's errors for them reach SQLAlchemy as a plain
+# DBAPIError, not an OperationalError.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def store_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot be reached or used right now."""
+    if isinstance(error, (OperationalError, InterfaceError, OSError)):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    sqlstate = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
+    return error.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 class DatabaseUrlError(ValueError):
@@ -133,7 +148,9 @@ class Database:
         try:
             async with self.sessions() as session, session.begin():
                 yield session
-        except (OperationalError, InterfaceError, OSError) as error:
+        except (DBAPIError, OSError) as error:
+            if not store_unavailable(error):
+                raise
             log.error("the platform store is unavailable: %s", error)
             raise Overloaded("the server's store is unavailable; retry shortly", 2.0) from error
 
