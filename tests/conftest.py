@@ -120,10 +120,12 @@ def gemma_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The main server: two ids over the embedded GGUF file given as a local path (so local
-    loading and pagination over several models are exercised), four parallel sequences."""
+    loading and pagination over several models are exercised), four parallel sequences;
+    web fetch may reach this machine (as an operator admits an intranet)."""
     path = embedded_model_path()
     args = ["--model", f"smollm2-135m-instruct={path}", "--model", f"smol-copy={path}",
-            "--parallel", "4", "--ctx", "2048", "--ping-interval", "0.5"]
+            "--parallel", "4", "--ctx", "2048", "--ping-interval", "0.5",
+            "--web-fetch-allow", "127.0.0.1"]
     process, server = start_server(tmp_path_factory.mktemp("main"), "main", args, "smollm2-135m-instruct")
     yield server
     stop_server(process)

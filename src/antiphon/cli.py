@@ -241,6 +241,12 @@ def serve(
     redact_thinking: Annotated[
         Optional[bool], typer.Option("--redact-thinking/--no-redact-thinking", help=HELP["redact_thinking"])
     ] = None,
+    web_fetch: Annotated[
+        Optional[bool], typer.Option("--web-fetch/--no-web-fetch", help=HELP["web_fetch"])
+    ] = None,
+    web_fetch_allow: Annotated[Optional[list[str]], typer.Option(help=HELP["web_fetch_allow"])] = None,
+    web_fetch_max_bytes: Annotated[Optional[int], typer.Option(help=HELP["web_fetch_max_bytes"])] = None,
+    web_fetch_timeout: Annotated[Optional[float], typer.Option(help=HELP["web_fetch_timeout"])] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help=HELP["data_dir"])] = None,
     secret: Annotated[Optional[str], typer.Option(help=HELP["secret"])] = None,
     config: Annotated[
@@ -257,6 +263,8 @@ def serve(
         "main_gpu": main_gpu, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
         "on_engine_failure": on_engine_failure,
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
+        "web_fetch": web_fetch, "web_fetch_allow": tuple(web_fetch_allow) if web_fetch_allow else None,
+        "web_fetch_max_bytes": web_fetch_max_bytes, "web_fetch_timeout": web_fetch_timeout,
         "kv_cache": kv_cache, "prefix_cache_disk": prefix_cache_disk,
         "prefix_cache_ram": prefix_cache_ram,
         "repetition_stop": repetition_stop,

@@ -197,6 +197,23 @@ class Settings(BaseModel):
         "gracefully with exit status 3, for a supervisor to restart it; `serve` keeps "
         "serving the other models and the platform, with /health answering 503.",
     )
+    web_fetch: bool = Field(
+        True,
+        description="Run the web fetch server tool (`web_fetch_*`); off: requests declaring "
+        "it get a 400.",
+    )
+    web_fetch_allow: tuple[str, ...] = Field(
+        (),
+        description="Hosts, `*.domain` wildcards, IPs or CIDRs that web fetch may reach although "
+        "they are loopback, private or link-local (an intranet); everything else of that kind "
+        "is refused.",
+    )
+    web_fetch_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest web page or PDF web fetch reads (bytes)."
+    )
+    web_fetch_timeout: float = Field(
+        20.0, gt=0, description="Seconds one web fetch may take, redirects included."
+    )
     redact_thinking: bool = Field(
         False,
         description="Return thinking only as redacted_thinking blocks (encrypted; clients "

@@ -35,6 +35,10 @@ def tool_use_id() -> str:
     return new_id("toolu")
 
 
+def server_tool_use_id() -> str:
+    return new_id("srvtoolu")
+
+
 def request_id() -> str:
     return new_id("req")
 

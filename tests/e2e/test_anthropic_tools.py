@@ -160,7 +160,7 @@ def test_memory_with_the_sdks_own_tool_runner(client: anthropic.Anthropic, tmp_p
         ({"type": "bash_20240101", "name": "bash"}, "tools.0.type: `bash_20240101` is not a tool type this server knows"),
         ({"type": "computer_20251124", "name": "computer", "display_width_px": 1280, "display_height_px": 800},
          "tools.0.type: `computer_20251124` works from screenshots, and model smollm2-135m-instruct does not read images"),
-        ({"type": "web_fetch_20250910", "name": "web_fetch"}, "server tool"),
+        ({"type": "web_search_20250305", "name": "web_search"}, "server tool, which this server does not run"),
     ],
 )
 def test_refusals_name_the_type(server: Server, tool: dict, expected: str) -> None:

@@ -17,6 +17,7 @@ from antiphon.chat.anthropic_tools import (
     CLIENT_TOOLS,
     SCREENSHOT_TOOL_FAMILIES,
     SERVER_TOOL_FAMILIES,
+    SERVER_TOOLS,
     tool_family,
 )
 from antiphon.chat.constraints import check_enforceable
@@ -56,14 +57,15 @@ def test_the_sdk_defines_the_tools_the_issue_names() -> None:
 @pytest.mark.parametrize("tool_type", sorted(SDK_TYPES))
 def test_every_sdk_tool_type_is_served_or_classified(tool_type: str) -> None:
     family = tool_family(tool_type)
-    served = tool_type in CLIENT_TOOLS
+    served = CLIENT_TOOLS.get(tool_type) or SERVER_TOOLS.get(tool_type)
     assert served or family in SERVER_TOOL_FAMILIES or family in SCREENSHOT_TOOL_FAMILIES, tool_type
     if served:
-        assert CLIENT_TOOLS[tool_type].name == SDK_TYPES[tool_type]
+        assert served.name == SDK_TYPES[tool_type]
 
 
 def test_the_table_holds_only_types_the_sdk_defines() -> None:
-    assert set(CLIENT_TOOLS) <= set(SDK_TYPES)
+    assert set(CLIENT_TOOLS) | set(SERVER_TOOLS) <= set(SDK_TYPES)
+    assert {"web_fetch_20250910", "web_fetch_20260318"} <= set(SERVER_TOOLS)
 
 
 @pytest.mark.parametrize("tool_type", sorted(CLIENT_TOOLS))
@@ -102,7 +104,8 @@ def _read(tool: dict) -> str:
 
 def test_refusals_say_what_the_type_is() -> None:
     assert "must be named `bash`, not `shell`" in _read({"type": "bash_20250124", "name": "shell"})
-    assert "server tool" in _read({"type": "web_fetch_20250910", "name": "web_fetch"})
+    assert "server tool" in _read({"type": "web_search_20250305", "name": "web_search"})
+    assert "must be named `web_fetch`" in _read({"type": "web_fetch_20250910", "name": "fetch"})
     assert "server tool" in _read({"type": "mcp_toolset", "name": "x"})
     assert "does not read images" in _read(
         {"type": "computer_20251124", "name": "computer", "display_width_px": 1024, "display_height_px": 768})

@@ -11,9 +11,10 @@ grammar admits exactly the fields that command takes (a `view` cannot carry `fil
 The field names are those of the hosted tools: the SDK's memory command types, and the
 text editor and bash parameters that clients (Claude Code, the computer-use demo) execute.
 
-The types are those the newest `anthropic` SDK defines. Of the others it defines, server
-tools (run by the API itself) and the screenshot tools (computer use, the browser) are told
-apart so that a refusal can say which it is.
+The types are those the newest `anthropic` SDK defines. Web fetch is a server tool that
+this server runs itself (`SERVER_TOOLS`). Of the others it defines, server tools it does not
+run and the screenshot tools (computer use, the browser) are told apart so that a refusal
+can say which it is.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ Schema = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class ClientTool:
+    """An Anthropic-defined tool as the model is shown it (client or server-run)."""
+
     name: str  # the one name the hosted API accepts for this type
     description: str
     input_schema: Schema
@@ -169,6 +172,31 @@ CLIENT_TOOLS: Mapping[str, ClientTool] = {
     "text_editor_20250429": _NEWER_EDITOR,
     "text_editor_20250728": _NEWER_EDITOR,
     "memory_20250818": _MEMORY,
+}
+
+
+# Server tools this server runs itself: the model calls them like any tool, the server
+# executes the call and continues the turn (services/server_tools.py). The URL is one the
+# conversation holds: the grammar narrows it to those (chat/fetchable_urls.py).
+_WEB_FETCH = ClientTool(
+    name="web_fetch",
+    description=(
+        "Fetch the content of a web page or PDF document at a URL and read it. Only a URL "
+        "that already appears in the conversation (given by the user or found in an earlier "
+        "result) can be fetched. Use it when the answer depends on what that page says."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {"url": _string("The URL to fetch, exactly as it appears in the conversation.")},
+        "required": ["url"],
+        "additionalProperties": False,
+    },
+)
+SERVER_TOOLS: Mapping[str, ClientTool] = {
+    "web_fetch_20250910": _WEB_FETCH,
+    "web_fetch_20260209": _WEB_FETCH,
+    "web_fetch_20260309": _WEB_FETCH,
+    "web_fetch_20260318": _WEB_FETCH,
 }
 
 

@@ -93,23 +93,23 @@ def build_conversation(
     turns: list[Turn] = []
     references: list[str] = []
     for index, message in enumerate(request.messages):
-        parts = reader.read(message, index)
-        references.extend(parts.tool_references)
-        turn = Turn(
-            message.role,
-            "".join(parts.text),
-            tuple(parts.calls),
-            tuple(parts.results),
-            TURN_JOINER.join(parts.thinking) or None,
-        )
-        if message.role == "system" and not turns:
-            if turn.content:
-                system_parts.append(turn.content)
-            continue
-        if turns and turns[-1].role == message.role and message.role != "system":
-            turns[-1] = turns[-1].merged(turn)
-        else:
-            turns.append(turn)
+        for role, parts in reader.read(message, index):
+            references.extend(parts.tool_references)
+            turn = Turn(
+                role,
+                "".join(parts.text),
+                tuple(parts.calls),
+                tuple(parts.results),
+                TURN_JOINER.join(parts.thinking) or None,
+            )
+            if role == "system" and not turns:
+                if turn.content:
+                    system_parts.append(turn.content)
+                continue
+            if turns and turns[-1].role == role and role != "system":
+                turns[-1] = turns[-1].merged(turn)
+            else:
+                turns.append(turn)
     if not any(turn.role != "system" for turn in turns):
         raise InvalidRequest("messages: at least one user or assistant message is required")
     prefill: str | None = None

@@ -4,6 +4,11 @@ Text, documents and search results become text the model reads; `tool_use` block
 calls, `tool_result` blocks results, and thinking blocks the reasoning they carry (after their
 signature is checked by the caller's `open_thinking`). Blocks the model cannot read (images)
 and blocks in the wrong role are refused with the block's path.
+
+A server tool's call and result both sit in the assistant message (`server_tool_use`, then
+`web_fetch_tool_result`); templates know only results in a turn of their own, so such a
+message reads as segments: the assistant's part up to the call, a turn holding the result,
+then the rest of the assistant's part.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from antiphon.protocol.content import (
     ImageBlock,
     RedactedThinkingBlock,
     SearchResultBlock,
+    ServerToolUseBlock,
     TextBlock,
     ThinkingBlock,
     ToolReferenceBlock,
     ToolResultBlock,
     ToolUseBlock,
+    WebFetchResult,
+    WebFetchToolResultBlock,
 )
 from antiphon.protocol.messages import InputMessage
 
@@ -56,6 +64,12 @@ class TurnParts:
     tool_references: list[str] = field(default_factory=list)
 
 
+def _trimmed(parts: TurnParts) -> TurnParts:
+    if parts.text and parts.text[-1].endswith(REFERENCE_SEPARATOR):
+        parts.text[-1] = parts.text[-1][: -len(REFERENCE_SEPARATOR)]
+    return parts
+
+
 @dataclass
 class BlockReader:
     """Reads messages in order; remembers the tool calls seen so results can be matched."""
@@ -64,16 +78,25 @@ class BlockReader:
     open_thinking: OpenThinking
     calls_by_id: dict[str, ToolCall] = field(default_factory=dict)
 
-    def read(self, message: InputMessage, index: int) -> TurnParts:
+    def read(self, message: InputMessage, index: int) -> list[tuple[str, TurnParts]]:
+        """The message's parts, as (role, parts) segments: one, unless the message holds
+        server tool results (then they are split out as a "user" segment each)."""
         parts = TurnParts()
         if isinstance(message.content, str):
             parts.text.append(message.content)
-            return parts
+            return [(message.role, parts)]
+        segments: list[tuple[str, TurnParts]] = []
         for position, block in enumerate(message.content):
-            self._read_block(block, message.role, f"messages.{index}.content.{position}", parts)
-        if parts.text and parts.text[-1].endswith(REFERENCE_SEPARATOR):
-            parts.text[-1] = parts.text[-1][: -len(REFERENCE_SEPARATOR)]
-        return parts
+            path = f"messages.{index}.content.{position}"
+            if isinstance(block, WebFetchToolResultBlock) and message.role == "assistant":
+                segments.append((message.role, _trimmed(parts)))
+                segments.append(("user", TurnParts(results=[self._server_result(block, path)])))
+                parts = TurnParts()
+            else:
+                self._read_block(block, message.role, path, parts)
+        if not segments or parts.text or parts.calls or parts.thinking:
+            segments.append((message.role, _trimmed(parts)))
+        return segments
 
     def _read_block(self, block: Any, role: str, path: str, parts: TurnParts) -> None:
         if isinstance(block, TextBlock):
@@ -83,7 +106,7 @@ class BlockReader:
             parts.text.append(self._reference_text(block, path) + REFERENCE_SEPARATOR)
         elif isinstance(block, ImageBlock):
             raise self._no_images(path)
-        elif isinstance(block, ToolUseBlock):
+        elif isinstance(block, ToolUseBlock | ServerToolUseBlock):
             parts.calls.append(self._tool_call(block, role, path))
         elif isinstance(block, ToolResultBlock):
             parts.results.append(self._tool_result(block, role, path, parts))
@@ -109,9 +132,9 @@ class BlockReader:
             f"{path}: model {self.model_id} does not support images; send text or a document"
         )
 
-    def _tool_call(self, block: ToolUseBlock, role: str, path: str) -> ToolCall:
+    def _tool_call(self, block: ToolUseBlock | ServerToolUseBlock, role: str, path: str) -> ToolCall:
         if role != "assistant":
-            raise InvalidRequest(f"{path}: `tool_use` blocks belong in assistant messages")
+            raise InvalidRequest(f"{path}: `{block.type}` blocks belong in assistant messages")
         if block.id in self.calls_by_id:
             raise InvalidRequest(f"{path}.id: `{block.id}` is used by an earlier tool_use block")
         call = ToolCall(block.id, block.name, block.input)
@@ -131,6 +154,19 @@ class BlockReader:
             )
         content = self._result_content(block.content, f"{path}.content", parts)
         return ToolResult(call.id, call.name, content, bool(block.is_error))
+
+    def _server_result(self, block: WebFetchToolResultBlock, path: str) -> ToolResult:
+        call = self.calls_by_id.get(block.tool_use_id)
+        if call is None:
+            raise InvalidRequest(
+                f"{path}.tool_use_id: `{block.tool_use_id}` matches no server_tool_use block "
+                "before it"
+            )
+        result = block.content
+        if not isinstance(result, WebFetchResult):
+            return ToolResult(call.id, call.name, f"Fetch failed: {result.error_code}", True)
+        text = document_text(result.content, f"{path}.content.content", self.model_id)
+        return ToolResult(call.id, call.name, f"Fetched {result.url}\n{text}", False)
 
     def _result_content(self, content: str | Sequence[Any] | None, path: str, parts: TurnParts) -> str:
         if content is None or isinstance(content, str):

@@ -13,13 +13,14 @@ import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from antiphon.chat.anthropic_tools import (
     CLIENT_TOOLS,
     SCREENSHOT_TOOL_FAMILIES,
     SERVER_TOOL_FAMILIES,
+    SERVER_TOOLS,
     tool_family,
     viewing_limit_note,
 )
@@ -39,6 +40,10 @@ class ToolSpec:
     strict: bool
     deferred: bool  # `defer_loading`: shown only once a tool_reference names it
     schema_key: str  # the schema as canonical JSON: the key of the per-schema caches
+    server: bool = False  # run by this server (web fetch), not returned to the client
+
+    def with_schema(self, schema: Mapping[str, Any]) -> ToolSpec:
+        return replace(self, input_schema=schema, schema_key=canonical_json(schema))
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ def _anthropic_tool(tool: Tool, path: str, model_id: str) -> ToolSpec:
     """A tool declared by its versioned `type`: the description and schema are the table's,
     enforced exactly (`strict`), since they are not the client's to get wrong."""
     assert tool.type is not None
-    defined = CLIENT_TOOLS.get(tool.type)
+    defined = CLIENT_TOOLS.get(tool.type) or SERVER_TOOLS.get(tool.type)
     if defined is None:
         raise InvalidRequest(f"{path}.type: {_refusal(tool.type, model_id)}")
     if tool.name != defined.name:
@@ -118,6 +123,7 @@ def _anthropic_tool(tool: Tool, path: str, model_id: str) -> ToolSpec:
         strict=True,
         deferred=bool(tool.defer_loading),
         schema_key=canonical_json(defined.input_schema),
+        server=tool.type in SERVER_TOOLS,
     )
 
 
@@ -125,7 +131,8 @@ def _refusal(tool_type: str, model_id: str) -> str:
     family = tool_family(tool_type)
     if family in SERVER_TOOL_FAMILIES:
         return (
-            f"`{tool_type}` is a server tool, which this server does not run; "
+            f"`{tool_type}` is a server tool, which this server does not run (of the "
+            f"server tools it runs {', '.join(f'`{name}`' for name in SERVER_TOOLS)}); "
             "define a custom tool with an input_schema instead"
         )
     if family in SCREENSHOT_TOOL_FAMILIES:

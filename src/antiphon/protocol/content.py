@@ -130,6 +130,39 @@ class RedactedThinkingBlock(RequestModel):
     cache_control: CacheControl | None = None
 
 
+class ServerToolUseBlock(RequestModel):
+    """A call the server ran itself (web fetch), sent back in an assistant message."""
+
+    type: Literal["server_tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]
+    cache_control: CacheControl | None = None
+    caller: dict[str, Any] | None = None
+
+
+class WebFetchResult(RequestModel):
+    type: Literal["web_fetch_result"]
+    url: str
+    content: DocumentBlock
+    retrieved_at: str | None = None
+
+
+class WebFetchError(RequestModel):
+    type: Literal["web_fetch_tool_result_error"]
+    error_code: str
+
+
+class WebFetchToolResultBlock(RequestModel):
+    """What a web fetch returned, sent back in the assistant message that made the call."""
+
+    type: Literal["web_fetch_tool_result"]
+    tool_use_id: str
+    content: Annotated[Union[WebFetchResult, WebFetchError], Field(discriminator="type")]
+    cache_control: CacheControl | None = None
+    caller: dict[str, Any] | None = None
+
+
 ContentBlock = Annotated[
     Union[
         TextBlock,
@@ -140,6 +173,8 @@ ContentBlock = Annotated[
         ToolResultBlock,
         ThinkingBlock,
         RedactedThinkingBlock,
+        ServerToolUseBlock,
+        WebFetchToolResultBlock,
     ],
     Field(discriminator="type"),
 ]

@@ -30,6 +30,46 @@ class Metadata(RequestModel):
     user_id: str | None = Field(default=None, max_length=256)  # as the hosted API bounds it
 
 
+class ToolCitations(RequestModel):
+    enabled: bool = False
+
+
+class UrlSourceAll(RequestModel):
+    type: Literal["all"]
+
+
+class UrlSourceNone(RequestModel):
+    type: Literal["none"]
+
+
+class UrlSourceToolName(RequestModel):
+    type: Literal["tool_reference"]
+    name: str
+
+
+class UrlSourceOnly(RequestModel):
+    type: Literal["only"]
+    tools: list[UrlSourceToolName]
+
+
+class UrlSourceExcept(RequestModel):
+    type: Literal["except"]
+    tools: list[UrlSourceToolName]
+
+
+UrlSourceFilter = Annotated[
+    Union[UrlSourceAll, UrlSourceNone, UrlSourceOnly, UrlSourceExcept], Field(discriminator="type")
+]
+
+
+class WebFetchUrlSources(RequestModel):
+    """Which parts of the conversation contribute URLs that web fetch may fetch (omitted: all)."""
+
+    user_input: Annotated[Union[UrlSourceAll, UrlSourceNone], Field(discriminator="type")] | None = None
+    client_tool_results: UrlSourceFilter | None = None
+    server_tool_results: UrlSourceFilter | None = None
+
+
 class Tool(RequestModel):
     """A client tool, or a server tool (those carry a versioned `type`)."""
 
@@ -43,6 +83,15 @@ class Tool(RequestModel):
     cache_control: CacheControl | None = None
     # text_editor_20250728: views of a file are cut at this many characters (by the client).
     max_characters: int | None = Field(default=None, ge=1)
+    # Server tools (web fetch): how often, where, and how much.
+    max_uses: int | None = Field(default=None, ge=1)
+    allowed_domains: list[str] | None = None
+    blocked_domains: list[str] | None = None
+    max_content_tokens: int | None = Field(default=None, ge=1)
+    citations: ToolCitations | None = None
+    url_sources: WebFetchUrlSources | None = None
+    use_cache: bool | None = None
+    allowed_callers: list[str] | None = None
 
 
 class ToolChoiceAuto(RequestModel):
@@ -270,8 +319,61 @@ class OutputRedactedThinkingBlock(ResponseModel):
     data: str
 
 
+class OutputServerToolUseBlock(ResponseModel):
+    """A call the server runs itself (web fetch); its result block follows it."""
+
+    type: Literal["server_tool_use"] = "server_tool_use"
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class OutputTextSource(ResponseModel):
+    type: Literal["text"] = "text"
+    media_type: Literal["text/plain"] = "text/plain"
+    data: str
+
+
+class OutputBase64Source(ResponseModel):
+    type: Literal["base64"] = "base64"
+    media_type: str
+    data: str
+
+
+class OutputCitationsConfig(ResponseModel):
+    enabled: bool
+
+
+class OutputDocument(ResponseModel):
+    type: Literal["document"] = "document"
+    source: OutputTextSource | OutputBase64Source
+    title: str | None = None
+    citations: OutputCitationsConfig | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
+
+
+class OutputWebFetchResult(ResponseModel):
+    type: Literal["web_fetch_result"] = "web_fetch_result"
+    url: str
+    content: OutputDocument
+    retrieved_at: str
+
+
+class OutputWebFetchError(ResponseModel):
+    type: Literal["web_fetch_tool_result_error"] = "web_fetch_tool_result_error"
+    error_code: str
+
+
+class OutputWebFetchToolResultBlock(ResponseModel):
+    type: Literal["web_fetch_tool_result"] = "web_fetch_tool_result"
+    tool_use_id: str
+    content: OutputWebFetchResult | OutputWebFetchError
+
+
 OutputBlock = Union[
-    OutputTextBlock, OutputToolUseBlock, OutputThinkingBlock, OutputRedactedThinkingBlock
+    OutputTextBlock, OutputToolUseBlock, OutputThinkingBlock, OutputRedactedThinkingBlock,
+    OutputServerToolUseBlock, OutputWebFetchToolResultBlock,
 ]
 
 
@@ -280,12 +382,21 @@ class CacheCreation(ResponseModel):
     ephemeral_1h_input_tokens: int = 0
 
 
+class ServerToolUsage(ResponseModel):
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+
+
 class Usage(ResponseModel):
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation: CacheCreation = Field(default_factory=CacheCreation)
+    # Only when the request declared a server tool (the hosted API's shape).
+    server_tool_use: ServerToolUsage | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
     service_tier: Literal["standard", "priority", "batch"] = "standard"
 
 

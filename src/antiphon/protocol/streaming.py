@@ -8,7 +8,13 @@ from pydantic import Field
 
 from antiphon.protocol.base import ResponseModel
 from antiphon.protocol.errors import ErrorDetail
-from antiphon.protocol.messages import AppliedContextManagement, Message, OutputBlock, StopReason
+from antiphon.protocol.messages import (
+    AppliedContextManagement,
+    Message,
+    OutputBlock,
+    ServerToolUsage,
+    StopReason,
+)
 
 
 class MessageStart(ResponseModel):
@@ -72,6 +78,9 @@ class DeltaUsage(ResponseModel):
     output_tokens: int
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    server_tool_use: ServerToolUsage | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
 
 
 class MessageDelta(ResponseModel):

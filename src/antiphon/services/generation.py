@@ -72,22 +72,26 @@ class Generation:
     stream: GenerationStream
     cache_breakpoints: tuple[CacheBreakpoint, ...] = ()
     meter: RequestMeter | None = None
+    # What the request's earlier sampling iterations spent (a server-tool loop continues a
+    # turn with a new generation; the request is metered once, for all of them).
+    earlier: TokenUsage = TokenUsage(0, 0, 0, 0, 0)
 
     def token_usage(self) -> TokenUsage:
         """What was spent so far: nothing before the sequence started, then the prompt (split
         by the prefix cache) and the output tokens generated."""
         cache = self.stream.cache_usage
         if cache is None:
-            return TokenUsage(0, 0, 0, 0, 0)
+            return self.earlier
         uncached, written_5m, written_1h, read = prompt_usage(
             self.prompt_tokens, self.cache_breakpoints, cache
         )
-        return TokenUsage(uncached, written_5m, written_1h, read, self.stream.output_tokens)
+        own = TokenUsage(uncached, written_5m, written_1h, read, self.stream.output_tokens)
+        return self.earlier + own
 
     async def on_output(self) -> None:
         """Charge the output rate limit for the tokens generated so far."""
         if self.meter is not None:
-            await self.meter.on_output(self.stream.output_tokens)
+            await self.meter.on_output(self.earlier.output + self.stream.output_tokens)
 
     async def close(self) -> None:
         """Release the queue place, aborting the sequence if unfinished, and record its usage.
@@ -159,6 +163,7 @@ async def start_generation(
     strict: bool,
     locate: LocateBreakpoints | None = None,
     meter: RequestMeter | None = None,
+    earlier: TokenUsage | None = None,
 ) -> Generation:
     def prepare() -> tuple[tuple[int, ...], tuple[CacheBreakpoint, ...]]:
         tokens = tuple(model.engine.tokenize(prompt))
@@ -185,4 +190,7 @@ async def start_generation(
     if meter is not None:  # rate and spend limits, charged with the exact prompt size
         await meter.admit(len(tokens))
     stream = model.engine.generate(request)
-    return Generation(model, len(tokens), max_new_tokens, stream, breakpoints, meter)
+    return Generation(
+        model, len(tokens), max_new_tokens, stream, breakpoints, meter,
+        earlier or TokenUsage(0, 0, 0, 0, 0),
+    )

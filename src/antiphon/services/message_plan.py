@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from antiphon.chat.constraints import answer_grammar, check_enforceable, check_strict_tools
 from antiphon.chat.conversation import build_conversation
+from antiphon.chat.fetchable_urls import fetchable_urls
 from antiphon.chat.output_parser import OutputParser
 from antiphon.chat.prompt import PromptLayout, render_prompt
 from antiphon.chat.thinking_tags import THINK_CLOSE, THINK_OPEN, ThinkingSplitter
@@ -28,9 +29,10 @@ from antiphon.chat.tool_specs import (
 )
 from antiphon.engine.base import Grammar, Prompt, ThinkingControl
 from antiphon.errors import InvalidRequest
-from antiphon.protocol.content import RedactedThinkingBlock, ThinkingBlock
+from antiphon.protocol.content import RedactedThinkingBlock, ThinkingBlock, WebFetchToolResultBlock
 from antiphon.protocol.messages import (
     CountTokensRequest,
+    InputMessage,
     MessagesRequest,
     ThinkingAdaptive,
     ThinkingEnabled,
@@ -57,6 +59,7 @@ class MessagePlan:
     policy: ToolPolicy
     tools_shown: bool
     hidden_stops: tuple[str, ...]  # stop sequences of our own, reported as end_turn
+    server_tools: frozenset[str] = frozenset()  # names of the tools this server runs
 
     def output_parser(self) -> OutputParser:
         splitter = ThinkingSplitter() if self.thinking is not None else None
@@ -112,12 +115,19 @@ def check_request(
     check_strict_tools(tools)
     final = request.messages[-1]
     constrained = thinking or policy.must_call or output_format is not None
-    if final.role == "assistant" and constrained:
+    if final.role == "assistant" and constrained and not _ends_with_server_result(final):
         raise InvalidRequest(
             f"messages.{len(request.messages) - 1}: a final assistant message (prefill) cannot "
             "be combined with thinking, a forced tool_choice or output_config.format"
         )
     return tools, policy, thinking, budget
+
+
+def _ends_with_server_result(message: InputMessage) -> bool:
+    """A turn a server tool's result closes is continued as a new answer, not a prefill."""
+    return not isinstance(message.content, str) and bool(message.content) and isinstance(
+        message.content[-1], WebFetchToolResultBlock
+    )
 
 
 def plan_message(request: CountTokensRequest, model: ServedModel, seal: ThinkingSeal) -> MessagePlan:
@@ -132,7 +142,9 @@ def plan_message(request: CountTokensRequest, model: ServedModel, seal: Thinking
             raise error.at(path) from None
 
     conversation = build_conversation(request, model.card.id, open_thinking)
-    shown = visible_tools(tools, conversation.tool_references, policy.forced_name)
+    shown = _with_fetchable_urls(
+        visible_tools(tools, conversation.tool_references, policy.forced_name), request
+    )
     source = model.template.source
     tool_format = HermesToolFormat() if template_knows_tools(source) else GenericToolFormat()
     native = _reasons_natively(model)
@@ -159,4 +171,24 @@ def plan_message(request: CountTokensRequest, model: ServedModel, seal: Thinking
         policy=policy,
         tools_shown=bool(shown),
         hidden_stops=hidden,
+        server_tools=frozenset(tool.name for tool in tools if tool.server),
     )
+
+
+def _with_fetchable_urls(tools: tuple[ToolSpec, ...], request: CountTokensRequest) -> tuple[ToolSpec, ...]:
+    """Web fetch's `url` narrowed to the URLs the conversation holds, so that the model's
+    call names one of them (with none, any string parses, and the fetch is refused)."""
+    declared = next((tool for tool in request.tools or () if tool.name == "web_fetch"), None)
+    if declared is None or not any(tool.server and tool.name == "web_fetch" for tool in tools):
+        return tools
+    urls = fetchable_urls(request, declared.url_sources)
+    if not urls:
+        return tools
+    narrowed: list[ToolSpec] = []
+    for tool in tools:
+        if tool.server and tool.name == "web_fetch":
+            schema = dict(tool.input_schema)
+            schema["properties"] = {"url": {**tool.input_schema["properties"]["url"], "enum": list(urls)}}
+            tool = tool.with_schema(schema)
+        narrowed.append(tool)
+    return tuple(narrowed)

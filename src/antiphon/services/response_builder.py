@@ -17,13 +17,15 @@ from antiphon.chat.tool_calls.events import (
     TextOut,
     ThinkingOut,
 )
-from antiphon.ids import tool_use_id
+from antiphon.ids import server_tool_use_id, tool_use_id
 from antiphon.protocol.messages import (
     OutputBlock,
     OutputRedactedThinkingBlock,
+    OutputServerToolUseBlock,
     OutputTextBlock,
     OutputThinkingBlock,
     OutputToolUseBlock,
+    OutputWebFetchToolResultBlock,
 )
 from antiphon.protocol.streaming import (
     ContentBlockDelta,
@@ -42,14 +44,22 @@ ThinkingDisplay = Literal["summarized", "omitted", "redacted"]
 
 
 class ResponseBuilder:
-    def __init__(self, seal: ThinkingSeal, display: ThinkingDisplay = "summarized") -> None:
+    """`server_tools` names the tools this server runs: their calls open `server_tool_use`
+    blocks, and the results are added with `add_result` (a turn's blocks accumulate across
+    the iterations of its server-tool loop)."""
+
+    def __init__(
+        self, seal: ThinkingSeal, display: ThinkingDisplay = "summarized",
+        server_tools: frozenset[str] = frozenset(),
+    ) -> None:
         self._seal = seal
         self._display = display
+        self._server_tools = server_tools
         self.blocks: list[OutputBlock] = []
         self._kind: BlockKind | None = None
         self._parts: list[str] = []
         self._tool: tuple[str, str] | None = None  # id and name of the open tool_use block
-        self.tool_calls = 0
+        self.tool_calls = 0  # client tool calls: the turn ends with `tool_use`
 
     def on_event(self, event: OutputEvent) -> list[StreamEvent]:
         if isinstance(event, TextOut):
@@ -58,13 +68,26 @@ class ResponseBuilder:
             return self._thinking(event.text)
         if isinstance(event, CallStart):
             out = self.close()
-            self._tool = (tool_use_id(), event.name)
-            out.append(self._open("tool_use", OutputToolUseBlock(id=self._tool[0], name=event.name, input={})))
+            block: OutputToolUseBlock | OutputServerToolUseBlock
+            if event.name in self._server_tools:
+                block = OutputServerToolUseBlock(id=server_tool_use_id(), name=event.name, input={})
+            else:
+                block = OutputToolUseBlock(id=tool_use_id(), name=event.name, input={})
+            self._tool = (block.id, event.name)
+            out.append(self._open("tool_use", block))
             return out
         if isinstance(event, CallInput):
             self._parts.append(event.fragment)
             return [self._delta(InputJSONDelta(partial_json=event.fragment))]
         return self._end_call(event)
+
+    def add_result(self, result: OutputWebFetchToolResultBlock) -> list[StreamEvent]:
+        """A server tool's result: a block that starts whole and stops at once."""
+        out = self.close()
+        index = len(self.blocks)
+        self.blocks.append(result)
+        out += [ContentBlockStart(index=index, content_block=result), ContentBlockStop(index=index)]
+        return out
 
     def close(self) -> list[StreamEvent]:
         """Finish the open block, if any."""
@@ -123,8 +146,11 @@ class ResponseBuilder:
     def _end_call(self, event: CallEnd) -> list[StreamEvent]:
         assert self._tool is not None
         identifier, name = self._tool
-        self.blocks.append(OutputToolUseBlock(id=identifier, name=name, input=event.input))
-        self.tool_calls += 1
+        if name in self._server_tools:
+            self.blocks.append(OutputServerToolUseBlock(id=identifier, name=name, input=event.input))
+        else:
+            self.blocks.append(OutputToolUseBlock(id=identifier, name=name, input=event.input))
+            self.tool_calls += 1
         index = len(self.blocks) - 1
         self._kind, self._parts, self._tool = None, [], None
         return [ContentBlockStop(index=index)]

@@ -32,6 +32,15 @@ class TokenUsage:
     cache_read: int
     output: int
 
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            self.uncached_input + other.uncached_input,
+            self.cache_creation_5m + other.cache_creation_5m,
+            self.cache_creation_1h + other.cache_creation_1h,
+            self.cache_read + other.cache_read,
+            self.output + other.output,
+        )
+
     @property
     def spent(self) -> bool:
         return any((self.uncached_input, self.cache_creation_5m, self.cache_creation_1h,

@@ -16,8 +16,10 @@ from antiphon.services.completions import CompletionsService
 from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
 from antiphon.services.platform import Platform, build_platform
+from antiphon.services.server_tools import ServerTools
 from antiphon.services.thinking_seal import ThinkingSeal
 from antiphon.services.threads import ThreadService
+from antiphon.services.web_fetch import WebFetcher, WebFetchSettings
 from antiphon.store.batches import BatchStore
 from antiphon.store.threads import ThreadStore
 
@@ -43,7 +45,7 @@ def build_services(
     messages = MessagesService(
         registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,
         cache_ttl_seconds={"5m": settings.cache_ttl_5m, "1h": settings.cache_ttl_1h},
-        files=platform.files,
+        files=platform.files, server_tools=ServerTools(_web_fetcher(settings)),
     )
     batch_store = BatchStore(platform.database)
     batches = BatchService(batch_store, platform.blobs, messages.check)
@@ -60,3 +62,12 @@ def build_services(
         batches=batches, batch_worker=worker,
         threads=ThreadService(ThreadStore(platform.database)),
     )
+
+
+def _web_fetcher(settings: Settings) -> WebFetcher | None:
+    if not settings.web_fetch:
+        return None
+    return WebFetcher(WebFetchSettings(
+        allow=settings.web_fetch_allow, max_bytes=settings.web_fetch_max_bytes,
+        timeout_s=settings.web_fetch_timeout,
+    ))

@@ -14,7 +14,8 @@ from antiphon.http.responses import json_response
 from antiphon.http.sse import encode_model, error_event, guard_errors, sse_response
 from antiphon.protocol.messages import CountTokensRequest, MessagesRequest
 from antiphon.protocol.streaming import MessageStop
-from antiphon.services.messages import MessageGeneration, MessagesService
+from antiphon.services.message_turn import MessageGeneration
+from antiphon.services.messages import MessagesService
 from antiphon.services.threads import ThreadService, ThreadTurn
 
 
