@@ -139,3 +139,15 @@ def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     process, server = start_server(tmp_path_factory.mktemp("tight"), "tight", args, "smollm2-135m-instruct")
     yield server
     stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def sandboxes_work() -> None:
+    """Code execution's sandboxes run here (root, bubblewrap): skipped, with the reason, on a
+    laptop that cannot; in CI (ANTIPHON_TEST_REQUIRE_SERVICES) a failure instead."""
+    from antiphon.services.sandbox import SandboxHost
+    from tests.services import unavailable
+
+    reason = SandboxHost.check_available()
+    if reason is not None:
+        unavailable(f"no sandbox: {reason}")

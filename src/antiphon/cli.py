@@ -245,6 +245,12 @@ def serve(
         Optional[bool], typer.Option("--web-fetch/--no-web-fetch", help=HELP["web_fetch"])
     ] = None,
     web_fetch_allow: Annotated[Optional[list[str]], typer.Option(help=HELP["web_fetch_allow"])] = None,
+    code_execution: Annotated[
+        Optional[bool], typer.Option("--code-execution/--no-code-execution", help=HELP["code_execution"])
+    ] = None,
+    container_idle_timeout: Annotated[
+        Optional[float], typer.Option(help=HELP["container_idle_timeout"])
+    ] = None,
     web_fetch_max_bytes: Annotated[Optional[int], typer.Option(help=HELP["web_fetch_max_bytes"])] = None,
     web_fetch_timeout: Annotated[Optional[float], typer.Option(help=HELP["web_fetch_timeout"])] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help=HELP["data_dir"])] = None,
@@ -265,6 +271,7 @@ def serve(
         "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
         "web_fetch": web_fetch, "web_fetch_allow": tuple(web_fetch_allow) if web_fetch_allow else None,
         "web_fetch_max_bytes": web_fetch_max_bytes, "web_fetch_timeout": web_fetch_timeout,
+        "code_execution": code_execution, "container_idle_timeout": container_idle_timeout,
         "kv_cache": kv_cache, "prefix_cache_disk": prefix_cache_disk,
         "prefix_cache_ram": prefix_cache_ram,
         "repetition_stop": repetition_stop,

@@ -214,6 +214,15 @@ class Settings(BaseModel):
     web_fetch_timeout: float = Field(
         20.0, gt=0, description="Seconds one web fetch may take, redirects included."
     )
+    code_execution: bool = Field(
+        True,
+        description="Run the code execution server tool (`code_execution_*`) in bubblewrap "
+        "sandboxes (needs root and bubblewrap; otherwise it stays off and says why).",
+    )
+    container_idle_timeout: float = Field(
+        3600.0, gt=0,
+        description="Seconds a code execution container is kept after its last use.",
+    )
     redact_thinking: bool = Field(
         False,
         description="Return thinking only as redacted_thinking blocks (encrypted; clients "

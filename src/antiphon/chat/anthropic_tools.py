@@ -176,8 +176,16 @@ CLIENT_TOOLS: Mapping[str, ClientTool] = {
 
 
 # Server tools this server runs itself: the model calls them like any tool, the server
-# executes the call and continues the turn (services/server_tools.py). The URL is one the
-# conversation holds: the grammar narrows it to those (chat/fetchable_urls.py).
+# executes the call and continues the turn (services/server_tools.py). A declared tool may
+# run as several: code execution is the model's bash and file editor in a container.
+@dataclass(frozen=True)
+class ServerTool:
+    name: str  # the declared tool's name
+    runs: tuple[ClientTool, ...]  # what the model is shown and calls (server_tool_use names)
+
+
+# The URL is one the conversation holds: the grammar narrows it to those
+# (chat/fetchable_urls.py).
 _WEB_FETCH = ClientTool(
     name="web_fetch",
     description=(
@@ -192,11 +200,45 @@ _WEB_FETCH = ClientTool(
         "additionalProperties": False,
     },
 )
-SERVER_TOOLS: Mapping[str, ClientTool] = {
-    "web_fetch_20250910": _WEB_FETCH,
-    "web_fetch_20260209": _WEB_FETCH,
-    "web_fetch_20260309": _WEB_FETCH,
-    "web_fetch_20260318": _WEB_FETCH,
+_CONTAINER_BASH = ClientTool(
+    name="bash_code_execution",
+    description=(
+        "Run a bash command in a sandboxed Linux container (Python 3 and the usual command "
+        "line tools, no network) and read its stdout, stderr and return code. Files persist "
+        "between commands; the working directory is /home/user, where uploaded files are, and "
+        "skills are under /skills. Files the command creates are returned to the user."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {"command": _string("The bash command to run.")},
+        "required": ["command"],
+        "additionalProperties": False,
+    },
+)
+_CONTAINER_PATH: Schema = {
+    "type": "string",
+    "pattern": "^/.*$",
+    "description": "Absolute path in the container, e.g. /home/user/notes.txt.",
+}
+_CONTAINER_EDITOR = ClientTool(
+    name="text_editor_code_execution",
+    description=(
+        "View, create and edit text files in the code execution container. `view` shows a "
+        "file with line numbers; `create` writes a file; `str_replace` replaces text that "
+        "occurs exactly once in the file."
+    ),
+    input_schema=_commands(*_file_commands(_CONTAINER_PATH, "insert_text")[:3]),
+)
+_FETCHING = ServerTool("web_fetch", (_WEB_FETCH,))
+_CODE_EXECUTION = ServerTool("code_execution", (_CONTAINER_BASH, _CONTAINER_EDITOR))
+SERVER_TOOLS: Mapping[str, ServerTool] = {
+    "web_fetch_20250910": _FETCHING,
+    "web_fetch_20260209": _FETCHING,
+    "web_fetch_20260309": _FETCHING,
+    "web_fetch_20260318": _FETCHING,
+    "code_execution_20250825": _CODE_EXECUTION,
+    "code_execution_20260120": _CODE_EXECUTION,
+    "code_execution_20260521": _CODE_EXECUTION,
 }
 
 

@@ -20,10 +20,16 @@ from typing import Any
 from antiphon.chat.documents import document_text
 from antiphon.errors import InvalidRequest
 from antiphon.protocol.content import (
+    BashResult,
+    ContainerUploadBlock,
     DocumentBlock,
+    EditorCreateResult,
+    EditorReplaceResult,
+    EditorViewResult,
     ImageBlock,
     RedactedThinkingBlock,
     SearchResultBlock,
+    ServerToolResultBlock,
     ServerToolUseBlock,
     TextBlock,
     ThinkingBlock,
@@ -31,7 +37,6 @@ from antiphon.protocol.content import (
     ToolResultBlock,
     ToolUseBlock,
     WebFetchResult,
-    WebFetchToolResultBlock,
 )
 from antiphon.protocol.messages import InputMessage
 
@@ -88,7 +93,7 @@ class BlockReader:
         segments: list[tuple[str, TurnParts]] = []
         for position, block in enumerate(message.content):
             path = f"messages.{index}.content.{position}"
-            if isinstance(block, WebFetchToolResultBlock) and message.role == "assistant":
+            if isinstance(block, ServerToolResultBlock) and message.role == "assistant":
                 segments.append((message.role, _trimmed(parts)))
                 segments.append(("user", TurnParts(results=[self._server_result(block, path)])))
                 parts = TurnParts()
@@ -106,6 +111,10 @@ class BlockReader:
             parts.text.append(self._reference_text(block, path) + REFERENCE_SEPARATOR)
         elif isinstance(block, ImageBlock):
             raise self._no_images(path)
+        elif isinstance(block, ContainerUploadBlock) and role == "user":
+            # Generation replaces it with the file's path in the container (services/
+            # containers.py); counting reads this note of about the same length.
+            parts.text.append(f"[The file {block.file_id} is in the code execution container.]")
         elif isinstance(block, ToolUseBlock | ServerToolUseBlock):
             parts.calls.append(self._tool_call(block, role, path))
         elif isinstance(block, ToolResultBlock):
@@ -155,18 +164,33 @@ class BlockReader:
         content = self._result_content(block.content, f"{path}.content", parts)
         return ToolResult(call.id, call.name, content, bool(block.is_error))
 
-    def _server_result(self, block: WebFetchToolResultBlock, path: str) -> ToolResult:
+    def _server_result(self, block: ServerToolResultBlock, path: str) -> ToolResult:
         call = self.calls_by_id.get(block.tool_use_id)
         if call is None:
             raise InvalidRequest(
                 f"{path}.tool_use_id: `{block.tool_use_id}` matches no server_tool_use block "
                 "before it"
             )
+        text, failed = self._server_result_text(block, path)
+        return ToolResult(call.id, call.name, text, failed)
+
+    def _server_result_text(self, block: ServerToolResultBlock, path: str) -> tuple[str, bool]:
+        """What a server tool's result says to the model, and whether it is an error."""
         result = block.content
-        if not isinstance(result, WebFetchResult):
-            return ToolResult(call.id, call.name, f"Fetch failed: {result.error_code}", True)
-        text = document_text(result.content, f"{path}.content.content", self.model_id)
-        return ToolResult(call.id, call.name, f"Fetched {result.url}\n{text}", False)
+        if isinstance(result, WebFetchResult):
+            text = document_text(result.content, f"{path}.content.content", self.model_id)
+            return f"Fetched {result.url}\n{text}", False
+        if isinstance(result, BashResult):
+            files = "".join(f"\n(created file {output.file_id})" for output in result.content)
+            return f"{result.stdout}{result.stderr}\nreturn code {result.return_code}{files}", result.return_code != 0
+        if isinstance(result, EditorViewResult):
+            return result.content, False
+        if isinstance(result, EditorCreateResult):
+            return "File updated." if result.is_file_update else "File created.", False
+        if isinstance(result, EditorReplaceResult):
+            return "Text replaced.", False
+        message = getattr(result, "error_message", None)
+        return f"Failed: {result.error_code}" + (f": {message}" if message else ""), True
 
     def _result_content(self, content: str | Sequence[Any] | None, path: str, parts: TurnParts) -> str:
         if content is None or isinstance(content, str):

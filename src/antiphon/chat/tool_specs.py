@@ -77,7 +77,7 @@ def _schema_error(schema_json: str) -> str | None:
     return None
 
 
-def _read_tool(tool: Tool, index: int, model_id: str) -> ToolSpec:
+def _read_tool(tool: Tool, index: int, model_id: str) -> tuple[ToolSpec, ...]:
     path = f"tools.{index}"
     if tool.type not in (None, "custom"):
         return _anthropic_tool(tool, path, model_id)
@@ -95,35 +95,42 @@ def _read_tool(tool: Tool, index: int, model_id: str) -> ToolSpec:
     key = canonical_json(schema)
     if (problem := _schema_error(key)) is not None:
         raise InvalidRequest(f"{path}.input_schema: {problem}")
-    return ToolSpec(
+    return (ToolSpec(
         name=tool.name,
         description=tool.description or "",
         input_schema=schema,
         strict=bool(tool.strict),
         deferred=bool(tool.defer_loading),
         schema_key=key,
-    )
+    ),)
 
 
-def _anthropic_tool(tool: Tool, path: str, model_id: str) -> ToolSpec:
+def _anthropic_tool(tool: Tool, path: str, model_id: str) -> tuple[ToolSpec, ...]:
     """A tool declared by its versioned `type`: the description and schema are the table's,
-    enforced exactly (`strict`), since they are not the client's to get wrong."""
+    enforced exactly (`strict`), since they are not the client's to get wrong. A server tool
+    may run as several (code execution: its bash and its editor)."""
     assert tool.type is not None
-    defined = CLIENT_TOOLS.get(tool.type) or SERVER_TOOLS.get(tool.type)
-    if defined is None:
+    client = CLIENT_TOOLS.get(tool.type)
+    server = SERVER_TOOLS.get(tool.type)
+    name = client.name if client else server.name if server else None
+    if name is None:
         raise InvalidRequest(f"{path}.type: {_refusal(tool.type, model_id)}")
-    if tool.name != defined.name:
+    if tool.name != name:
         raise InvalidRequest(
-            f"{path}.name: a `{tool.type}` tool must be named `{defined.name}`, not `{tool.name}`"
+            f"{path}.name: a `{tool.type}` tool must be named `{name}`, not `{tool.name}`"
         )
-    return ToolSpec(
-        name=defined.name,
-        description=defined.description + viewing_limit_note(tool.max_characters),
-        input_schema=defined.input_schema,
-        strict=True,
-        deferred=bool(tool.defer_loading),
-        schema_key=canonical_json(defined.input_schema),
-        server=tool.type in SERVER_TOOLS,
+    shown = (client,) if client else server.runs if server else ()
+    return tuple(
+        ToolSpec(
+            name=defined.name,
+            description=defined.description + viewing_limit_note(tool.max_characters),
+            input_schema=defined.input_schema,
+            strict=True,
+            deferred=bool(tool.defer_loading),
+            schema_key=canonical_json(defined.input_schema),
+            server=server is not None,
+        )
+        for defined in shown
     )
 
 
@@ -150,11 +157,11 @@ def read_tools(tools: Sequence[Tool] | None, model_id: str) -> tuple[ToolSpec, .
     specs: list[ToolSpec] = []
     seen: set[str] = set()
     for index, tool in enumerate(tools or ()):
-        spec = _read_tool(tool, index, model_id)
-        if spec.name in seen:
-            raise InvalidRequest(f"tools.{index}.name: `{spec.name}` is defined twice")
-        seen.add(spec.name)
-        specs.append(spec)
+        for spec in _read_tool(tool, index, model_id):
+            if spec.name in seen:
+                raise InvalidRequest(f"tools.{index}.name: `{spec.name}` is defined twice")
+            seen.add(spec.name)
+            specs.append(spec)
     return tuple(specs)
 
 

@@ -166,6 +166,7 @@ def create_app(
             platform.use_limiter(await RedisRateLimiter.connect(
                 settings.redis_url, prefix=redis_prefix(organization_id)))
         await platform.start()
+        await services.containers.start()
         await batch_worker.start()
         watch = None
         if settings.on_engine_failure == "exit":
@@ -178,6 +179,7 @@ def create_app(
             if watch is not None:
                 watch.cancel()
             await batch_worker.close()  # its running requests go back to the queue
+            await services.containers.close()  # every sandbox unmounted and deleted
             for model in registry:  # joining the engine thread may take a step: not on the loop
                 await asyncio.to_thread(model.engine.close)
             await platform.close()  # after the engine: the last responses' usage is recorded

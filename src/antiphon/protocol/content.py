@@ -163,6 +163,81 @@ class WebFetchToolResultBlock(RequestModel):
     caller: dict[str, Any] | None = None
 
 
+class ContainerUploadBlock(RequestModel):
+    """A file (by Files API id) to place in the code execution container."""
+
+    type: Literal["container_upload"]
+    file_id: str
+    cache_control: CacheControl | None = None
+
+
+class BashOutputFile(RequestModel):
+    type: Literal["bash_code_execution_output"]
+    file_id: str
+
+
+class BashResult(RequestModel):
+    type: Literal["bash_code_execution_result"]
+    stdout: str
+    stderr: str
+    return_code: int
+    content: list[BashOutputFile] = []
+
+
+class BashError(RequestModel):
+    type: Literal["bash_code_execution_tool_result_error"]
+    error_code: str
+
+
+class BashToolResultBlock(RequestModel):
+    type: Literal["bash_code_execution_tool_result"]
+    tool_use_id: str
+    content: Annotated[Union[BashResult, BashError], Field(discriminator="type")]
+    cache_control: CacheControl | None = None
+
+
+class EditorViewResult(RequestModel):
+    type: Literal["text_editor_code_execution_view_result"]
+    content: str
+    file_type: str = "text"
+    num_lines: int | None = None
+    start_line: int | None = None
+    total_lines: int | None = None
+
+
+class EditorCreateResult(RequestModel):
+    type: Literal["text_editor_code_execution_create_result"]
+    is_file_update: bool
+
+
+class EditorReplaceResult(RequestModel):
+    type: Literal["text_editor_code_execution_str_replace_result"]
+    lines: list[str] | None = None
+    new_lines: int | None = None
+    new_start: int | None = None
+    old_lines: int | None = None
+    old_start: int | None = None
+
+
+class EditorError(RequestModel):
+    type: Literal["text_editor_code_execution_tool_result_error"]
+    error_code: str
+    error_message: str | None = None
+
+
+class EditorToolResultBlock(RequestModel):
+    type: Literal["text_editor_code_execution_tool_result"]
+    tool_use_id: str
+    content: Annotated[
+        Union[EditorViewResult, EditorCreateResult, EditorReplaceResult, EditorError],
+        Field(discriminator="type"),
+    ]
+    cache_control: CacheControl | None = None
+
+
+# Results of the server tools antiphon runs, as they come back in an assistant message.
+ServerToolResultBlock = WebFetchToolResultBlock | BashToolResultBlock | EditorToolResultBlock
+
 ContentBlock = Annotated[
     Union[
         TextBlock,
@@ -175,6 +250,9 @@ ContentBlock = Annotated[
         RedactedThinkingBlock,
         ServerToolUseBlock,
         WebFetchToolResultBlock,
+        ContainerUploadBlock,
+        BashToolResultBlock,
+        EditorToolResultBlock,
     ],
     Field(discriminator="type"),
 ]

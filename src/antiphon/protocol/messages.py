@@ -239,6 +239,17 @@ class CountTokensRequest(RequestModel):
     context_management: ContextManagement | None = None
 
 
+class SkillReference(RequestModel):
+    type: Literal["anthropic", "custom"]
+    skill_id: str = Field(min_length=1, max_length=64)
+    version: str | None = None
+
+
+class ContainerParams(RequestModel):
+    id: str | None = None
+    skills: list[SkillReference] | None = Field(default=None, max_length=8)
+
+
 class ThreadCreate(RequestModel):
     type: Literal["create"]
 
@@ -264,6 +275,8 @@ class MessagesRequest(CountTokensRequest):
     # antiphon extension: a sampling seed, for reproducible runs (benchmarks, tests).
     seed: int | None = Field(default=None, ge=0)
     thread: MessageThread | None = None
+    # Code execution: a container to reuse (its id), or one to create with these skills.
+    container: str | ContainerParams | None = None
 
 
 class CountedContextManagement(ResponseModel):
@@ -371,10 +384,91 @@ class OutputWebFetchToolResultBlock(ResponseModel):
     content: OutputWebFetchResult | OutputWebFetchError
 
 
+class OutputBashOutputFile(ResponseModel):
+    type: Literal["bash_code_execution_output"] = "bash_code_execution_output"
+    file_id: str
+
+
+class OutputBashResult(ResponseModel):
+    type: Literal["bash_code_execution_result"] = "bash_code_execution_result"
+    stdout: str
+    stderr: str
+    return_code: int
+    content: list[OutputBashOutputFile]  # files the command created, as Files API ids
+
+
+class OutputBashError(ResponseModel):
+    type: Literal["bash_code_execution_tool_result_error"] = "bash_code_execution_tool_result_error"
+    error_code: str
+
+
+class OutputBashToolResultBlock(ResponseModel):
+    type: Literal["bash_code_execution_tool_result"] = "bash_code_execution_tool_result"
+    tool_use_id: str
+    content: OutputBashResult | OutputBashError
+
+
+class OutputEditorViewResult(ResponseModel):
+    type: Literal["text_editor_code_execution_view_result"] = "text_editor_code_execution_view_result"
+    content: str
+    file_type: Literal["text", "image", "pdf"] = "text"
+    num_lines: int | None = None
+    start_line: int | None = None
+    total_lines: int | None = None
+
+
+class OutputEditorCreateResult(ResponseModel):
+    type: Literal["text_editor_code_execution_create_result"] = "text_editor_code_execution_create_result"
+    is_file_update: bool
+
+
+class OutputEditorReplaceResult(ResponseModel):
+    type: Literal["text_editor_code_execution_str_replace_result"] = (
+        "text_editor_code_execution_str_replace_result"
+    )
+    lines: list[str] | None = None
+    new_lines: int | None = None
+    new_start: int | None = None
+    old_lines: int | None = None
+    old_start: int | None = None
+
+
+class OutputEditorError(ResponseModel):
+    type: Literal["text_editor_code_execution_tool_result_error"] = (
+        "text_editor_code_execution_tool_result_error"
+    )
+    error_code: str
+    error_message: str | None = None
+
+
+class OutputEditorToolResultBlock(ResponseModel):
+    type: Literal["text_editor_code_execution_tool_result"] = "text_editor_code_execution_tool_result"
+    tool_use_id: str
+    content: OutputEditorViewResult | OutputEditorCreateResult | OutputEditorReplaceResult | OutputEditorError
+
+
+OutputServerToolResult = Union[
+    OutputWebFetchToolResultBlock, OutputBashToolResultBlock, OutputEditorToolResultBlock
+]
 OutputBlock = Union[
     OutputTextBlock, OutputToolUseBlock, OutputThinkingBlock, OutputRedactedThinkingBlock,
-    OutputServerToolUseBlock, OutputWebFetchToolResultBlock,
+    OutputServerToolUseBlock, OutputWebFetchToolResultBlock, OutputBashToolResultBlock,
+    OutputEditorToolResultBlock,
 ]
+
+
+class ContainerSkill(ResponseModel):
+    type: Literal["anthropic", "custom"]
+    skill_id: str
+    version: str
+
+
+class ContainerInfo(ResponseModel):
+    """The code execution container the request used (reuse it by `id` until `expires_at`)."""
+
+    id: str
+    expires_at: str
+    skills: list[ContainerSkill] | None = None
 
 
 class CacheCreation(ResponseModel):
@@ -413,3 +507,5 @@ class Message(ResponseModel):
     context_management: AppliedContextManagement | None = Field(
         default=None, exclude_if=lambda value: value is None
     )
+    # Only when the request used code execution.
+    container: ContainerInfo | None = Field(default=None, exclude_if=lambda value: value is None)

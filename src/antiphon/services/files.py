@@ -112,6 +112,17 @@ class FilesService:
             raise
         return stored
 
+    async def add_bytes(self, workspace_id: str, filename: str, data: bytes) -> StoredFile:
+        """Store bytes the server made (a file code execution created) as an uploaded file."""
+        upload = self.upload()
+        try:
+            writer = await upload.open_part("file", filename)
+            await writer.write(data)
+            return await self.finish(workspace_id, upload, {})
+        except BaseException:
+            await upload.discard()
+            raise
+
     async def get(self, workspace_id: str, file_id: str) -> StoredFile:
         stored = await self._store.get(workspace_id, file_id)
         if stored is None:

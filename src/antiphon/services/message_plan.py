@@ -29,7 +29,7 @@ from antiphon.chat.tool_specs import (
 )
 from antiphon.engine.base import Grammar, Prompt, ThinkingControl
 from antiphon.errors import InvalidRequest
-from antiphon.protocol.content import RedactedThinkingBlock, ThinkingBlock, WebFetchToolResultBlock
+from antiphon.protocol.content import RedactedThinkingBlock, ServerToolResultBlock, ThinkingBlock
 from antiphon.protocol.messages import (
     CountTokensRequest,
     InputMessage,
@@ -126,7 +126,7 @@ def check_request(
 def _ends_with_server_result(message: InputMessage) -> bool:
     """A turn a server tool's result closes is continued as a new answer, not a prefill."""
     return not isinstance(message.content, str) and bool(message.content) and isinstance(
-        message.content[-1], WebFetchToolResultBlock
+        message.content[-1], ServerToolResultBlock
     )
 
 

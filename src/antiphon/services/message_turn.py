@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from antiphon.chat.context_edits import EditedContext
 from antiphon.chat.fetchable_urls import fetchable_urls
@@ -48,8 +48,7 @@ from antiphon.services.response_builder import ResponseBuilder
 from antiphon.services.server_tools import (
     MAX_SERVER_ITERATIONS,
     ServerTools,
-    WebFetchLimits,
-    counts_as_use,
+    TurnTools,
     pending_server_calls,
 )
 
@@ -73,7 +72,7 @@ class MessageGeneration:
     priority: Priority
     context: EditedContext | None = None  # what context editing did, if the request asked
     reply: Message | None = None  # the whole message, once its events have all been made
-    web_fetch: WebFetchLimits | None = None  # the request's web fetch tool, if declared
+    tools: TurnTools = field(default_factory=TurnTools)  # what its server tool calls use
 
     @property
     def context_management(self) -> AppliedContextManagement | None:
@@ -130,7 +129,7 @@ class TurnEvents:
         """One message's events; a turn whose model calls a server tool runs it and goes
         on sampling (up to MAX_SERVER_ITERATIONS, then `pause_turn`)."""
         start: Message | None = None
-        fetches, answered, iterations = 0, set[str](), 0
+        answered, iterations = set[str](), 0
         while True:
             generation, plan = started.generation, started.plan
             finished = Finished("max_tokens", 0)
@@ -145,13 +144,9 @@ class TurnEvents:
             if not calls or builder.tool_calls or finished.reason not in ("end_turn", "stop_sequence"):
                 break
             for call in calls:  # the model's calls run in its order, each answered in place
-                assert started.web_fetch is not None  # a server tool is shown only if declared
-                result = await self._server_tools.fetch(
-                    call, started.web_fetch, fetchable_urls(started.request, _url_sources(started)),
-                    fetches,
-                )
+                fetchable = fetchable_urls(started.request, _url_sources(started))
+                result = await self._server_tools.run(call, started.tools, fetchable)
                 answered.add(call.id)
-                fetches += counts_as_use(result)
                 for out in builder.add_result(result):
                     yield out
             iterations += 1
@@ -160,7 +155,7 @@ class TurnEvents:
             await self._continue_turn(started, builder.blocks)
         assert start is not None
         paused = iterations >= MAX_SERVER_ITERATIONS
-        for out in self._final(started, builder, start, finished, fetches, paused):
+        for out in self._final(started, builder, start, finished, paused):
             yield out
 
     async def _sampled(
@@ -202,15 +197,16 @@ class TurnEvents:
 
     def _final(
         self, started: MessageGeneration, builder: ResponseBuilder, start: Message,
-        finished: Finished, fetches: int, paused: bool,
+        finished: Finished, paused: bool,
     ) -> Iterator[StreamEvent]:
         """message_delta (the whole turn's usage) and message_stop; the reply is kept."""
         stop_reason, stop_sequence = _stop(started.plan, finished, builder.tool_calls)
         if paused:  # the server-tool loop's bound: the client sends the turn back to go on
             stop_reason, stop_sequence = "pause_turn", None
         usage = _turn_usage(started.generation, finished)
-        if started.web_fetch is not None:
-            usage.server_tool_use = ServerToolUsage(web_fetch_requests=fetches)
+        tools = started.tools
+        if tools.web_fetch is not None:
+            usage.server_tool_use = ServerToolUsage(web_fetch_requests=tools.fetches)
         yield MessageDelta(
             delta=MessageDeltaBody(stop_reason=stop_reason, stop_sequence=stop_sequence),
             usage=DeltaUsage(
@@ -228,6 +224,7 @@ class TurnEvents:
             "stop_sequence": stop_sequence,
             "usage": usage,
             "context_management": started.context_management,
+            "container": tools.container.info() if tools.container else None,
         })
         yield MessageStop()
 

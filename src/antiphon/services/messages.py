@@ -23,6 +23,7 @@ from antiphon.protocol.streaming import (
     StreamEvent,
 )
 from antiphon.services.cache_breakpoints import Ttl, locate_breakpoints, marked_blocks
+from antiphon.services.containers import Container, uploads_placed
 from antiphon.services.file_sources import Request, has_file_sources, inline_file_sources
 from antiphon.services.files import FilesService
 from antiphon.services.generation import (
@@ -38,6 +39,8 @@ from antiphon.services.models import ModelRegistry, ServedModel
 from antiphon.services.response_builder import ResponseBuilder
 from antiphon.services.server_tools import (
     ServerTools,
+    TurnTools,
+    code_execution_tool,
     continued_request,
     web_fetch_limits,
 )
@@ -103,6 +106,8 @@ class MessagesService:
         validate_stop_sequences(request.stop_sequences)
         marked_blocks(request)
         web_fetch_limits(request, self._server_tools.fetching_enabled)
+        if (path := code_execution_tool(request)) is not None:
+            raise InvalidRequest(f"{path}: code execution is not available in batches; send the request to /v1/messages")
         check_request(request, model)
 
     async def start(
@@ -121,7 +126,8 @@ class MessagesService:
     ) -> MessageGeneration:
         request = await self._with_files(request, workspace_id)
         validate_stop_sequences(request.stop_sequences)
-        web_fetch = web_fetch_limits(request, self._server_tools.fetching_enabled)
+        tools = TurnTools(web_fetch_limits(request, self._server_tools.fetching_enabled))
+        request, tools.container = await self._container(request, workspace_id)
         marked = marked_blocks(request)
         context: EditedContext | None = None
         if request.context_management is not None:  # counting renders: off the event loop
@@ -139,7 +145,24 @@ class MessagesService:
         generation = await start_generation(
             model, plan.prompt, self._options(request, plan, priority), self._strict, locate, meter
         )
-        return MessageGeneration(generation, plan, request, priority, context, web_fetch=web_fetch)
+        return MessageGeneration(generation, plan, request, priority, context, tools=tools)
+
+    async def _container(
+        self, request: MessagesRequest, workspace_id: str | None
+    ) -> tuple[MessagesRequest, Container | None]:
+        """The code execution container of a request that declares the tool (opened before
+        anything is generated, so a wrong id is a 400), its uploads placed in it."""
+        path = code_execution_tool(request)
+        if path is None:
+            if request.container is not None:
+                raise InvalidRequest("container: only for requests with the code execution tool")
+            return request, None
+        containers = self._server_tools.containers
+        if containers is None:
+            raise InvalidRequest(f"{path}: code execution is not available on this server")
+        containers.check_enabled(path)
+        container = await containers.open(workspace_id, request.container)
+        return await uploads_placed(request, container, containers), container
 
     def _options(self, request: MessagesRequest, plan: MessagePlan, priority: Priority) -> GenerationOptions:
         return GenerationOptions(

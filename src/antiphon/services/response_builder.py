@@ -21,11 +21,11 @@ from antiphon.ids import server_tool_use_id, tool_use_id
 from antiphon.protocol.messages import (
     OutputBlock,
     OutputRedactedThinkingBlock,
+    OutputServerToolResult,
     OutputServerToolUseBlock,
     OutputTextBlock,
     OutputThinkingBlock,
     OutputToolUseBlock,
-    OutputWebFetchToolResultBlock,
 )
 from antiphon.protocol.streaming import (
     ContentBlockDelta,
@@ -81,7 +81,7 @@ class ResponseBuilder:
             return [self._delta(InputJSONDelta(partial_json=event.fragment))]
         return self._end_call(event)
 
-    def add_result(self, result: OutputWebFetchToolResultBlock) -> list[StreamEvent]:
+    def add_result(self, result: OutputServerToolResult) -> list[StreamEvent]:
         """A server tool's result: a block that starts whole and stops at once."""
         out = self.close()
         index = len(self.blocks)

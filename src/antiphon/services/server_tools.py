@@ -21,8 +21,11 @@ from antiphon.protocol.messages import (
     InputMessage,
     MessagesRequest,
     OutputBase64Source,
+    OutputBashToolResultBlock,
     OutputBlock,
     OutputDocument,
+    OutputEditorToolResultBlock,
+    OutputServerToolResult,
     OutputServerToolUseBlock,
     OutputTextSource,
     OutputWebFetchError,
@@ -32,6 +35,8 @@ from antiphon.protocol.messages import (
     ToolChoiceAuto,
     ToolChoiceTool,
 )
+from antiphon.services.container_tools import run_bash, run_editor
+from antiphon.services.containers import Container, ContainerService
 from antiphon.services.web_fetch import DomainFilters, FetchedPage, WebFetcher, WebFetchError
 
 log = logging.getLogger(__name__)
@@ -101,15 +106,47 @@ def _document(page: FetchedPage, max_content_tokens: int | None) -> OutputDocume
     return OutputDocument(source=source, title=page.title)
 
 
-class ServerTools:
-    """Runs a turn's server tool calls; counts them for `usage.server_tool_use`."""
+@dataclass
+class TurnTools:
+    """What one turn's server tool calls run against: the web fetch tool's limits and the
+    fetches made so far, and the code execution container."""
 
-    def __init__(self, fetcher: WebFetcher | None) -> None:
+    web_fetch: WebFetchLimits | None = None
+    container: Container | None = None
+    fetches: int = 0
+
+
+class ServerTools:
+    """Runs a turn's server tool calls (web fetch; code execution's bash and editor)."""
+
+    def __init__(self, fetcher: WebFetcher | None, containers: ContainerService | None = None) -> None:
         self._fetcher = fetcher
+        self.containers = containers
 
     @property
     def fetching_enabled(self) -> bool:
         return self._fetcher is not None
+
+    async def run(
+        self, call: OutputServerToolUseBlock, tools: TurnTools, fetchable: Collection[str]
+    ) -> OutputServerToolResult:
+        if call.name in ("bash_code_execution", "text_editor_code_execution"):
+            return await self._execute(call, tools.container)
+        assert tools.web_fetch is not None  # a server tool is shown only if declared
+        result = await self.fetch(call, tools.web_fetch, fetchable, tools.fetches)
+        tools.fetches += counts_as_use(result)
+        return result
+
+    async def _execute(
+        self, call: OutputServerToolUseBlock, container: Container | None
+    ) -> OutputBashToolResultBlock | OutputEditorToolResultBlock:
+        assert container is not None and self.containers is not None  # opened with the turn
+        container.touch()
+        if call.name == "bash_code_execution":
+            bash = await run_bash(container, call.input.get("command"), self.containers.files)
+            return OutputBashToolResultBlock(tool_use_id=call.id, content=bash)
+        edited = await run_editor(container, call.input)
+        return OutputEditorToolResultBlock(tool_use_id=call.id, content=edited)
 
     async def fetch(
         self, call: OutputServerToolUseBlock, limits: WebFetchLimits, fetchable: Collection[str],
@@ -168,3 +205,11 @@ def continued_request(request: MessagesRequest, blocks: Sequence[OutputBlock]) -
     return request.model_copy(update={
         "messages": [*request.messages, assistant], "tool_choice": choice, "context_management": None,
     })
+
+
+def code_execution_tool(request: CountTokensRequest) -> str | None:
+    """The path of the request's code execution tool, if it declares one."""
+    for index, tool in enumerate(request.tools or ()):
+        if tool.type is not None and tool.type.startswith("code_execution_"):
+            return f"tools.{index}.type"
+    return None

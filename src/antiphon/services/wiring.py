@@ -13,6 +13,7 @@ from antiphon.config import Settings
 from antiphon.services.batch_worker import BatchWorker, DescribeError
 from antiphon.services.batches import BatchService
 from antiphon.services.completions import CompletionsService
+from antiphon.services.containers import ContainerService
 from antiphon.services.messages import MessagesService
 from antiphon.services.models import ModelRegistry
 from antiphon.services.platform import Platform, build_platform
@@ -32,6 +33,7 @@ class Services:
     batches: BatchService
     batch_worker: BatchWorker
     threads: ThreadService
+    containers: ContainerService
 
 
 def build_services(
@@ -42,10 +44,15 @@ def build_services(
     describe_error: DescribeError,
 ) -> Services:
     platform = build_platform(settings, organization_id)
+    containers = ContainerService(
+        settings.data_dir / "sandboxes" if settings.code_execution else None,
+        platform.skills, platform.files, settings.data_dir / "skill-cache",
+        settings.container_idle_timeout,
+    )
     messages = MessagesService(
         registry, seal, strict=settings.strict, redact_thinking=settings.redact_thinking,
         cache_ttl_seconds={"5m": settings.cache_ttl_5m, "1h": settings.cache_ttl_1h},
-        files=platform.files, server_tools=ServerTools(_web_fetcher(settings)),
+        files=platform.files, server_tools=ServerTools(_web_fetcher(settings), containers),
     )
     batch_store = BatchStore(platform.database)
     batches = BatchService(batch_store, platform.blobs, messages.check)
@@ -60,7 +67,7 @@ def build_services(
         platform=platform, messages=messages,
         completions=CompletionsService(registry, strict=settings.strict),
         batches=batches, batch_worker=worker,
-        threads=ThreadService(ThreadStore(platform.database)),
+        threads=ThreadService(ThreadStore(platform.database)), containers=containers,
     )
 
 
