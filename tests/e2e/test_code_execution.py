@@ -87,6 +87,23 @@ def test_the_container_is_reused_by_its_id(client: anthropic.Anthropic, shouted:
     assert message.container.id == shouted.container.id
 
 
+def test_a_streamed_turn_gives_the_same_blocks_and_its_container(
+    client: anthropic.Anthropic, shouted: Any
+) -> None:
+    with client.beta.messages.stream(
+        model=MODEL, max_tokens=120, tools=[TOOL],  # type: ignore[list-item]
+        tool_choice={"type": "tool", "name": "bash_code_execution", "disable_parallel_tool_use": True},
+        messages=[{"role": "user", "content": "Run this command: echo streamed"}],
+        container=shouted.container.id, extra_body=GREEDY,
+    ) as stream:
+        kinds = [event.content_block.type for event in stream if event.type == "content_block_start"]
+        message = stream.get_final_message()
+    assert kinds[:2] == ["server_tool_use", "bash_code_execution_tool_result"], kinds
+    call, result = _call_and_result(message, "bash_code_execution")
+    assert call.input == {"command": "echo streamed"} and result.stdout == "streamed\n", result
+    assert message.container is not None and message.container.id == shouted.container.id
+
+
 def test_the_editor_works_on_the_containers_files(client: anthropic.Anthropic, shouted: Any) -> None:
     """Whatever file command the model writes, its result is what the file system says."""
     message = _run(

@@ -19,4 +19,3 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     with postgres_database() as postgres:
         yield async_url(postgres, tmp_path)
-

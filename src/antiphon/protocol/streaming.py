@@ -10,6 +10,7 @@ from antiphon.protocol.base import ResponseModel
 from antiphon.protocol.errors import ErrorDetail
 from antiphon.protocol.messages import (
     AppliedContextManagement,
+    ContainerInfo,
     Message,
     OutputBlock,
     ServerToolUsage,
@@ -69,6 +70,8 @@ class ContentBlockStop(ResponseModel):
 class MessageDeltaBody(ResponseModel):
     stop_reason: StopReason | None
     stop_sequence: str | None
+    # The code execution container the turn used (the SDK reads it from here when streaming).
+    container: ContainerInfo | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class DeltaUsage(ResponseModel):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 
-from antiphon.errors import InvalidRequest
+from antiphon.errors import InvalidRequest, NotFound
 from antiphon.ids import new_id, rfc3339, utc_now
 from antiphon.protocol.content import ContainerUploadBlock, TextBlock
 from antiphon.protocol.messages import (
@@ -145,9 +145,12 @@ class ContainerService:
                     f"{path}.type: only `custom` skills uploaded to this server (POST /v1/skills) "
                     "can be used; Anthropic's own skills are not available here"
                 )
-            version, archive = await self._skills.content(
-                workspace_id, reference.skill_id, reference.version or "latest"
-            )
+            try:
+                version, archive = await self._skills.content(
+                    workspace_id, reference.skill_id, reference.version or "latest"
+                )
+            except NotFound as error:  # a field of this request, not a missing resource
+                raise InvalidRequest(f"{path}: {error.message}") from None
             directory = await asyncio.to_thread(
                 self._unpacked, reference.skill_id, version.id, archive
             )

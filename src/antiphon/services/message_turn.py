@@ -208,7 +208,10 @@ class TurnEvents:
         if tools.web_fetch is not None:
             usage.server_tool_use = ServerToolUsage(web_fetch_requests=tools.fetches)
         yield MessageDelta(
-            delta=MessageDeltaBody(stop_reason=stop_reason, stop_sequence=stop_sequence),
+            delta=MessageDeltaBody(
+                stop_reason=stop_reason, stop_sequence=stop_sequence,
+                container=tools.container.info() if tools.container else None,
+            ),
             usage=DeltaUsage(
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,

@@ -1,10 +1,11 @@
-"""Server tools: the calls this server runs itself in the middle of a turn (web fetch).
+"""Server tools: the calls this server runs itself in the middle of a turn (web fetch, and
+code execution's bash and file editor).
 
-The model calls `web_fetch` like any tool; instead of ending the turn with `tool_use`, the
-server fetches the page, answers with a `web_fetch_tool_result` block, and generation goes
-on (services/messages.py runs that loop). Refusals the API defines as results, not errors:
-a URL the conversation never held (`url_not_in_prior_context`), past `max_uses`
-(`max_uses_exceeded`), and every fetch failure (services/web_fetch).
+The model calls them like any tool; instead of ending the turn with `tool_use`, the server
+runs the call, answers with the API's result block, and generation goes on
+(services/message_turn.py runs that loop). Refusals the API defines as results, not
+errors: a URL the conversation never held (`url_not_in_prior_context`), past `max_uses`
+(`max_uses_exceeded`), every fetch failure (services/web_fetch), a command's failure.
 """
 
 from __future__ import annotations
