@@ -130,3 +130,23 @@ def test_a_database_in_recovery_is_unavailable_not_a_bug(sqlstate: str, unavaila
     from antiphon.store.database import store_unavailable
 
     assert store_unavailable(DBAPIError("SELECT 1", None, _DriverError(sqlstate))) is unavailable
+
+
+def test_a_nul_in_an_id_is_the_clients_error_on_every_store(url: str) -> None:
+    """PostgreSQL text cannot hold U+0000: an id or cursor with one is a 400, never a 500."""
+
+    async def scenario() -> None:
+        database = await Database.open(url)
+        try:
+            store = WorkspaceStore(database)
+            if url.startswith("sqlite"):
+                assert await store.get("wrkspc_\x00") is None
+            else:
+                with pytest.raises(InvalidRequest, match="NUL character"):
+                    await store.get("wrkspc_\x00")
+                with pytest.raises(InvalidRequest, match="NUL character"):
+                    await store.list(PageRequest(10, after_id="wrkspc_\x00"), True, True)
+        finally:
+            await database.close()
+
+    asyncio.run(scenario())

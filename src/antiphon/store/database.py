@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from antiphon.errors import Overloaded
+from antiphon.errors import InvalidRequest, Overloaded
 
 log = logging.getLogger(__name__)
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
@@ -38,14 +38,22 @@ _MIGRATION_LOCK = 0x616E7469  # "anti"
 _UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
 
 
+# PostgreSQL text cannot hold U+0000 (character_not_in_repertoire, untranslatable_character):
+# a client's id or name with one is refused as its input, not a server fault.
+_UNSTORABLE_TEXT_SQLSTATES = ("22021", "22P05")
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    return str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
+
+
 def store_unavailable(error: BaseException) -> bool:
     """Whether `error` means the database cannot be reached or used right now."""
     if isinstance(error, (OperationalError, InterfaceError, OSError)):
         return True
     if not isinstance(error, DBAPIError):
         return False
-    sqlstate = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
-    return error.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    return error.connection_invalidated or _sqlstate(error).startswith(_UNAVAILABLE_SQLSTATES)
 
 
 class DatabaseUrlError(ValueError):
@@ -149,6 +157,11 @@ class Database:
             async with self.sessions() as session, session.begin():
                 yield session
         except (DBAPIError, OSError) as error:
+            if isinstance(error, DBAPIError) and _sqlstate(error) in _UNSTORABLE_TEXT_SQLSTATES:
+                raise InvalidRequest(
+                    "a text value (an id, a cursor or a name) holds a NUL character (\\u0000), "
+                    "which cannot be stored or looked up"
+                ) from None
             if not store_unavailable(error):
                 raise
             log.error("the platform store is unavailable: %s", error)
