@@ -20,6 +20,7 @@ from antiphon.cli_batches import batches_app
 from antiphon.cli_files import files_app
 from antiphon.cli_first_start import show_generated_keys
 from antiphon.cli_platform import keys_app, usage, workspaces_app
+from antiphon.cli_users import users_app
 from antiphon.config import Settings, SettingsError, load_settings, settings_help
 from antiphon.engine.base import ModelCard
 from antiphon.engine.gpu_offload import GpuPlacement, gpu_devices
@@ -49,6 +50,7 @@ from antiphon.store.database import DatabaseUrlError
 app = typer.Typer(help="antiphon: a self-hosted Claude API over open-weight models.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(workspaces_app, name="workspaces")
+app.add_typer(users_app, name="users")
 app.add_typer(files_app, name="files")
 app.add_typer(batches_app, name="batches")
 app.command("usage")(usage)

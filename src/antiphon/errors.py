@@ -113,3 +113,19 @@ class ThreadFingerprintMismatch(InvalidRequest):
     """A field fixed when the thread was created differs on a later turn (400)."""
 
     error_code = "thread_fingerprint_mismatch"
+
+
+class AlreadyMember(InvalidRequest):
+    """The email address belongs to a member already (400)."""
+
+    error_code = "already_member"
+
+
+class InviteAlreadyExists(InvalidRequest):
+    """A pending invite exists for the email address (400)."""
+
+    error_code = "invite_already_exists"
+
+
+class LastAdmin(InvalidRequest):
+    """The change would leave the organisation without an admin (400)."""

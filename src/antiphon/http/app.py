@@ -23,7 +23,7 @@ from antiphon.http.openai.dialect import CHAT_COMPLETIONS
 from antiphon.http.openapi import openapi
 from antiphon.http.public_url import PublicUrl
 from antiphon.http.routes import batches, files, skills
-from antiphon.http.routes.admin import api_keys, rate_limits, reports, workspaces
+from antiphon.http.routes.admin import api_keys, members, rate_limits, reports, workspaces
 from antiphon.http.routes.chat_completions import create_chat_completion
 from antiphon.http.routes.complete import complete
 from antiphon.http.routes.health import health, hello
@@ -54,6 +54,14 @@ ADMIN_ROUTES = [
     Route(_ORG + "/api_keys", api_keys.create_api_key, methods=["POST"]),
     Route(_ORG + "/api_keys/{api_key_id}", api_keys.get_api_key, methods=["GET"]),
     Route(_ORG + "/api_keys/{api_key_id}", api_keys.update_api_key, methods=["POST"]),
+    Route(_ORG + "/users", members.list_users, methods=["GET"]),
+    Route(_ORG + "/users/{user_id}", members.get_user, methods=["GET"]),
+    Route(_ORG + "/users/{user_id}", members.update_user, methods=["POST"]),
+    Route(_ORG + "/users/{user_id}", members.remove_user, methods=["DELETE"]),
+    Route(_ORG + "/invites", members.list_invites, methods=["GET"]),
+    Route(_ORG + "/invites", members.create_invite, methods=["POST"]),
+    Route(_ORG + "/invites/{invite_id}", members.get_invite, methods=["GET"]),
+    Route(_ORG + "/invites/{invite_id}", members.delete_invite, methods=["DELETE"]),
     Route(_ORG + "/usage_report/messages", reports.usage_report, methods=["GET"]),
     Route(_ORG + "/cost_report", reports.cost_report, methods=["GET"]),
 ]

@@ -19,7 +19,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from antiphon import __version__
-from antiphon.protocol import admin, batches, complete, files, messages, models, reports, skills
+from antiphon.protocol import (
+    admin,
+    batches,
+    complete,
+    files,
+    members,
+    messages,
+    models,
+    reports,
+    skills,
+)
 from antiphon.protocol.errors import ErrorBody
 from antiphon.protocol.openai import ChatCompletionRequest
 from antiphon.protocol.openai_responses import ChatCompletion, OpenAIErrorBody
@@ -69,6 +79,9 @@ _FILE, _SKILL, _VERSION, _BATCH = (
     _path_param("file_id"), _path_param("skill_id"), _path_param("version"), _path_param("batch_id")
 )
 _WORKSPACE, _KEY = _path_param("workspace_id"), _path_param("api_key_id")
+_USER, _INVITE = _path_param("user_id"), _path_param("invite_id")
+_MEMBER_FILTERS = (*_PAGES, Param("email", {"type": "string"}),
+                   Param("roles[]", {"type": "array", "items": {"type": "string"}}))
 _FILE_UPLOAD = {
     "type": "object", "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary"}},
@@ -110,6 +123,8 @@ _BY_BATCH = {"GetBatch": _link("getBatch", batch_id="$response.body#/id"),
              "CancelBatch": _link("cancelBatch", batch_id="$response.body#/id"),
              "Results": _link("batchResults", batch_id="$response.body#/id"),
              "DeleteBatch": _link("deleteBatch", batch_id="$response.body#/id")}
+_BY_INVITE = {"GetInvite": _link("getInvite", invite_id="$response.body#/id"),
+              "DeleteInvite": _link("deleteInvite", invite_id="$response.body#/id")}
 _BY_WORKSPACE = {"GetWorkspace": _link("getWorkspace", workspace_id="$response.body#/id"),
                  "GetSpendLimit": _link("getSpendLimit", workspace_id="$response.body#/id")}
 
@@ -205,6 +220,23 @@ OPERATIONS = (
     Operation("post", "/v1/organizations/api_keys/{api_key_id}", "updateApiKey",
               "Update an API key", body=admin.ApiKeyUpdate, response=admin.ApiKeyObject,
               params=(_KEY,)),
+    Operation("get", "/v1/organizations/users", "listUsers", "List the organisation's users",
+              response=admin.ListPage, params=_MEMBER_FILTERS),
+    Operation("get", "/v1/organizations/users/{user_id}", "getUser", "Get a user",
+              response=members.UserObject, params=(_USER,)),
+    Operation("post", "/v1/organizations/users/{user_id}", "updateUser", "Change a user's role",
+              body=members.UserUpdate, response=members.UserObject, params=(_USER,)),
+    Operation("delete", "/v1/organizations/users/{user_id}", "removeUser", "Remove a user",
+              response=members.UserDeleted, params=(_USER,)),
+    Operation("get", "/v1/organizations/invites", "listInvites", "List invites",
+              response=admin.ListPage, params=(*_MEMBER_FILTERS, Param(
+                  "statuses[]", {"type": "array", "items": {"type": "string"}}))),
+    Operation("post", "/v1/organizations/invites", "createInvite", "Invite a user",
+              body=members.InviteCreate, response=members.CreatedInvite, links=_BY_INVITE),
+    Operation("get", "/v1/organizations/invites/{invite_id}", "getInvite", "Get an invite",
+              response=members.InviteObject, params=(_INVITE,)),
+    Operation("delete", "/v1/organizations/invites/{invite_id}", "deleteInvite", "Delete an invite",
+              response=members.InviteDeleted, params=(_INVITE,)),
     Operation("get", "/v1/organizations/usage_report/messages", "usageReport", "Usage report",
               response=reports.UsageReport, params=_REPORT),
     Operation("get", "/v1/organizations/cost_report", "costReport", "Cost report",

@@ -33,6 +33,11 @@ def boolean(params: QueryParams, name: str, default: bool) -> bool:
     return raw.lower() == "true"
 
 
+def listed(params: QueryParams, name: str) -> list[str]:
+    """A repeated parameter: `name[]=a&name[]=b` (the SDKs' form) or `name=a&name=b`."""
+    return [*params.getlist(f"{name}[]"), *params.getlist(name)]
+
+
 def page_request(params: QueryParams) -> PageRequest:
     page = params.get("page")
     if page is not None and not page.startswith(PAGE_PREFIX):

@@ -1,4 +1,5 @@
-"""Admin API shapes: the organisation, workspaces, API keys, rate limits and spend limits.
+"""Admin API shapes: the organisation, workspaces, API keys, rate limits and spend limits;
+members (users and invites) are in `protocol/members.py`.
 
 Requests forbid unknown fields: an admin call that names a setting this server does not
 have (data residency, encryption keys) should fail loudly rather than be half-applied.
@@ -12,6 +13,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from antiphon.protocol.base import RequestModel, ResponseModel
+from antiphon.protocol.members import InviteObject, UserObject
 
 KeyStatus = Literal["active", "inactive", "archived", "expired"]
 LimitType = Literal["requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute"]
@@ -107,7 +109,7 @@ class ApiKeyUpdate(AdminRequest):
 class ListPage(ResponseModel):
     """`data` with the id cursors the SDK's `SyncPage` follows."""
 
-    data: list[WorkspaceObject] | list[ApiKeyObject]
+    data: list[WorkspaceObject] | list[ApiKeyObject] | list[UserObject] | list[InviteObject]
     has_more: bool
     first_id: str | None
     last_id: str | None

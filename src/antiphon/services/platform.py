@@ -1,4 +1,5 @@
-"""The platform services wired together: store, keys, workspaces, limits, usage, metering.
+"""The platform services wired together: store, keys, workspaces, members, limits, usage,
+metering.
 
 `build_platform` does no I/O (connections open lazily on the server's event loop) and meters
 with in-process buckets until `use_limiter` installs others (`http/app.py` picks Redis from
@@ -14,6 +15,7 @@ from antiphon.config import Settings
 from antiphon.services.files import FilesService
 from antiphon.services.keys import KeyService
 from antiphon.services.limit_policy import LimitPolicy
+from antiphon.services.members import MemberService
 from antiphon.services.metering import Metering
 from antiphon.services.pricing import PriceTable
 from antiphon.services.rate_limits import InMemoryRateLimiter, RateLimiter
@@ -26,6 +28,7 @@ from antiphon.store.blobs import LocalBlobStore
 from antiphon.store.database import Database, async_url
 from antiphon.store.files import FileStore
 from antiphon.store.limits import RateLimitStore
+from antiphon.store.members import InviteStore, UserStore
 from antiphon.store.skills import SkillStore
 from antiphon.store.usage import UsageStore
 from antiphon.store.workspaces import WorkspaceStore
@@ -46,6 +49,7 @@ class Platform:
     database: Database
     keys: KeyService
     workspaces: WorkspaceService
+    members: MemberService
     usage: UsageStore
     policy: LimitPolicy
     prices: PriceTable
@@ -83,7 +87,8 @@ def build_platform(settings: Settings, organization_id: str) -> Platform:
     blobs = LocalBlobStore(settings.data_dir / "blobs")
     return Platform(
         settings=settings, database=database, keys=KeyService(ApiKeyStore(database)),
-        workspaces=WorkspaceService(workspace_store), usage=usage, policy=policy,
+        workspaces=WorkspaceService(workspace_store),
+        members=MemberService(UserStore(database), InviteStore(database)), usage=usage, policy=policy,
         prices=prices, recorder=recorder, spend=spend,
         metering=Metering(InMemoryRateLimiter(), policy, recorder, spend),
         files=FilesService(FileStore(database), blobs),

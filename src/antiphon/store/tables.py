@@ -231,3 +231,59 @@ class BatchRequestRow(Base):
         Index("ix_batch_requests_batch_state", "batch_id", "state"),
         Index("ix_batch_requests_batch_seq", "batch_id", "seq"),  # results in order, by pages
     )
+
+
+class UserRow(Base):
+    """A member of the organisation. `email` is kept normalised (trimmed, lower case) so
+    that one address is one member however it was typed. `password_hash` names its KDF and
+    parameters (services/passwords.py); None: the user cannot sign in with a password."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]  # the API's `added_at`
+
+
+class InviteRow(Base):
+    """An invitation to join. Only the SHA-256 of its one-time token is kept (the token is
+    256-bit random, like an API key's secret). Its status is derived: accepted once
+    `accepted_at` is set, expired after `expires_at`, pending until then."""
+
+    __tablename__ = "invites"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(32))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]  # the API's `invited_at`
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_invites_email", "email"),)
+
+
+class ConsoleSessionRow(Base):
+    """A signed-in Console session, found by the SHA-256 of its random token."""
+
+    __tablename__ = "console_sessions"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_console_sessions_user", "user_id"),)
+
+
+class SignInFailureRow(Base):
+    """One failed sign-in, by the SHA-256 of the normalised email it named (known or not),
+    so that failures are counted across replicas without storing what strangers typed."""
+
+    __tablename__ = "sign_in_failures"
+    seq: Mapped[int] = mapped_column(_SEQUENCE, primary_key=True, autoincrement=True)
+    email_sha256: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_sign_in_failures_email", "email_sha256", "failed_at"),)

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from antiphon.errors import InvalidRequest
-from antiphon.http.query import integer
+from antiphon.http.query import integer, listed
 from antiphon.http.responses import json_response
 from antiphon.http.routes.admin.views import platform
 from antiphon.ids import utc_now
@@ -20,11 +20,6 @@ from antiphon.store.usage import GROUPABLE
 _PAGE_SIZES = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}
 _FILTERS = {"models": "model", "api_key_ids": "api_key_id", "workspace_ids": "workspace_id",
             "service_tiers": "service_tier"}
-
-
-def _listed(params: QueryParams, name: str) -> list[str]:
-    """`name[]=a&name[]=b` (the SDKs' form) or `name=a&name=b`."""
-    return [*params.getlist(f"{name}[]"), *params.getlist(name)]
 
 
 def _time(params: QueryParams, name: str) -> datetime | None:
@@ -55,13 +50,13 @@ def _report_request(params: QueryParams, widths: tuple[str, ...], groups: tuple[
     end = _time(params, "ending_at") or utc_now()
     if end <= start:
         raise InvalidRequest("ending_at: must be after starting_at")
-    group_by = tuple(_listed(params, "group_by"))
+    group_by = tuple(listed(params, "group_by"))
     for group in group_by:
         if group not in groups:
             raise InvalidRequest(f"group_by: must be among {', '.join(groups)}, got {group!r}")
     filters = []
     for name, column in _FILTERS.items():
-        values = _listed(params, name)
+        values = listed(params, name)
         if values and column in groups:
             filters.append((column, tuple(values)))
     default, maximum = _PAGE_SIZES[width_name]
