@@ -30,7 +30,14 @@ from antiphon.protocol.messages import (
     SkillReference,
 )
 from antiphon.services.files import FilesService
-from antiphon.services.sandbox import Mount, Sandbox, SandboxError, SandboxHost, SandboxLimits
+from antiphon.services.sandbox import (
+    Mount,
+    Sandbox,
+    SandboxError,
+    SandboxFileTooLarge,
+    SandboxHost,
+    SandboxLimits,
+)
 from antiphon.services.skills import SkillsService
 
 log = logging.getLogger(__name__)
@@ -194,8 +201,19 @@ class ContainerService:
             name = PurePosixPath(stored.filename).name or stored.id
             where = f"{container.sandbox.work_dir}/{name}"
             if file_id not in container.placed:
+                room = self._limits.disk_bytes
+                if stored.size_bytes > room:
+                    raise InvalidRequest(
+                        f"{path}: {stored.filename} ({stored.size_bytes} bytes) does not fit "
+                        f"in a container ({room} bytes)"
+                    )
                 data = await self._files.source_bytes(stored)
-                await container.sandbox.write_file(name, data)
+                try:
+                    await container.sandbox.write_file(name, data)
+                except SandboxFileTooLarge:
+                    raise InvalidRequest(
+                        f"{path}: the container has no room left for {stored.filename}"
+                    ) from None
                 container.placed.add(file_id)
             placed[file_id] = where
         return placed
