@@ -253,6 +253,9 @@ def serve(
     container_idle_timeout: Annotated[
         Optional[float], typer.Option(help=HELP["container_idle_timeout"])
     ] = None,
+    web_console: Annotated[  # not `console`: that is the terminal this module prints to
+        Optional[bool], typer.Option("--console/--no-console", help=HELP["console"])
+    ] = None,
     web_fetch_max_bytes: Annotated[Optional[int], typer.Option(help=HELP["web_fetch_max_bytes"])] = None,
     web_fetch_timeout: Annotated[Optional[float], typer.Option(help=HELP["web_fetch_timeout"])] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help=HELP["data_dir"])] = None,
@@ -274,6 +277,7 @@ def serve(
         "web_fetch": web_fetch, "web_fetch_allow": tuple(web_fetch_allow) if web_fetch_allow else None,
         "web_fetch_max_bytes": web_fetch_max_bytes, "web_fetch_timeout": web_fetch_timeout,
         "code_execution": code_execution, "container_idle_timeout": container_idle_timeout,
+        "console": web_console,
         "kv_cache": kv_cache, "prefix_cache_disk": prefix_cache_disk,
         "prefix_cache_ram": prefix_cache_ram,
         "repetition_stop": repetition_stop,
@@ -289,7 +293,8 @@ def serve(
     try:
         settings = load_settings(flags, config)
         sources = resolve_sources(settings.model)
-        seal = ThinkingSeal(server_secret(settings))
+        secret_bytes = server_secret(settings)
+        seal = ThinkingSeal(secret_bytes)
     except (SettingsError, ModelSourceError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
@@ -320,7 +325,7 @@ def serve(
     def shut_down() -> None:  # as on SIGTERM: stop taking connections, drain, then return
         server.should_exit = True
 
-    app = create_app(settings, registry, started.organization_id, seal, shut_down)
+    app = create_app(settings, registry, started.organization_id, seal, shut_down, secret_bytes)
     server = uvicorn.Server(uvicorn.Config(
         app, host=settings.host, port=settings.port,
         log_level=settings.log_level, timeout_graceful_shutdown=5,

@@ -223,6 +223,11 @@ class Settings(BaseModel):
         3600.0, gt=0,
         description="Seconds a code execution container is kept after its last use.",
     )
+    console: bool = Field(
+        True,
+        description="Serve the web Console at /console (sign-in, API keys, workspaces); the "
+        "API is the same either way.",
+    )
     redact_thinking: bool = Field(
         False,
         description="Return thinking only as redacted_thinking blocks (encrypted; clients "

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from antiphon.config import Settings
 from antiphon.errors import AntiphonError, InternalError, MethodNotAllowed, NotFound
 from antiphon.http.auth import Authenticator
+from antiphon.http.console import console_routes
 from antiphon.http.disconnect import ClientDisconnected
 from antiphon.http.edge import ProtocolEdge
 from antiphon.http.errors import error_body, error_response
@@ -30,6 +31,7 @@ from antiphon.http.routes.health import health, hello
 from antiphon.http.routes.messages import count_tokens, create_message
 from antiphon.http.routes.metrics import metrics, metrics_registry
 from antiphon.http.routes.models import get_model, list_models
+from antiphon.services.console_auth import build_console_auth
 from antiphon.services.engine_watch import exit_when_an_engine_fails
 from antiphon.services.models import ModelRegistry
 from antiphon.services.rate_limits import RedisRateLimiter
@@ -159,9 +161,11 @@ def create_app(
     organization_id: str,
     seal: ThinkingSeal,
     shut_down: Callable[[], None],
+    server_secret: bytes,
 ) -> ASGIApp:
     """`organization_id` comes from the store's first-start bootstrap (services/bootstrap);
-    `shut_down` asks the server to stop gracefully (for --on-engine-failure exit)."""
+    `shut_down` asks the server to stop gracefully (for --on-engine-failure exit);
+    `server_secret` keys the Console's CSRF tokens (the same on every replica)."""
     services = build_services(
         settings, registry, organization_id, seal,
         describe_error=lambda error: error_body(error, None)[1].model_dump(exclude_none=True),
@@ -193,7 +197,7 @@ def create_app(
             await platform.close()  # after the engine: the last responses' usage is recorded
 
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *console_routes()] if settings.console else ROUTES,
         lifespan=lifespan,
         exception_handlers={
             AntiphonError: _on_domain_error,
@@ -213,6 +217,7 @@ def create_app(
     app.state.batches = services.batches
     app.state.threads = services.threads
     app.state.batch_worker = batch_worker
+    app.state.console_auth = build_console_auth(platform.database, server_secret)
     app.state.metrics = metrics_registry(registry, platform, batch_worker)
     return ProtocolEdge(
         app, Authenticator(platform.keys), organization_id, read_timeout=settings.read_timeout
