@@ -165,6 +165,33 @@ def test_user_role_cannot_open_keys(platform: PlatformServer, browser, shots: Pa
     page.close()
 
 
+def test_an_invite_opens_an_account_once(platform: PlatformServer, browser, shots: Path) -> None:
+    """An admin invites through the Admin API; the invitee chooses a password on the invite
+    page, lands signed in with the invited role, and the link does not work a second time."""
+    with platform.admin() as admin:
+        invited = admin.post("/v1/organizations/invites", json={"email": "dev@example.com", "role": "developer"})
+    assert invited.status_code == 200, invited.text
+    token = invited.json()["token"]
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{platform.url}/console/invite?token={token}")
+    screenshot(page, shots, "09-invite")
+    page.get_by_label("Your name").fill("Dev")
+    page.get_by_label("Choose a password").fill("a developer's password")
+    page.get_by_role("button", name="Create account and sign in").click()
+    assert page.url.endswith("/console/")
+    assert page.get_by_role("navigation").get_by_role("link", name="API keys").count() == 1  # developer
+    page.get_by_role("button", name="Sign out").click()
+    with page.expect_response(lambda r: r.request.method == "POST") as again:
+        page.goto(f"{platform.url}/console/invite?token={token}")
+        page.get_by_label("Choose a password").fill("another password here")
+        page.get_by_role("button", name="Create account and sign in").click()
+    assert again.value.status >= 400 and page.get_by_role("alert").count() == 1
+    with platform.admin() as admin:
+        members = admin.get("/v1/organizations/users", params={"email": "dev@example.com"}).json()["data"]
+    assert [(member["email"], member["role"]) for member in members] == [("dev@example.com", "developer")]
+    page.close()
+
+
 def test_sign_in_rate_limit_says_how_long_to_wait(platform: PlatformServer) -> None:
     with httpx.Client(base_url=platform.url) as client:
         statuses = [client.post("/console/sign-in", data={"email": "nobody@example.com",
