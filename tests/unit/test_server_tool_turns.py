@@ -15,13 +15,15 @@ from antiphon.errors import InvalidRequest
 from antiphon.protocol.messages import (
     CountTokensRequest,
     MessagesRequest,
+    OutputTextBlock,
+    WebFetchUrlSources,
+)
+from antiphon.protocol.server_tool_blocks import (
     OutputDocument,
     OutputServerToolUseBlock,
-    OutputTextBlock,
     OutputTextSource,
     OutputWebFetchResult,
     OutputWebFetchToolResultBlock,
-    WebFetchUrlSources,
 )
 from antiphon.services.response_builder import ResponseBuilder
 from antiphon.services.server_tools import continued_request, web_fetch_limits

@@ -10,12 +10,12 @@ from antiphon.protocol.base import ResponseModel
 from antiphon.protocol.errors import ErrorDetail
 from antiphon.protocol.messages import (
     AppliedContextManagement,
-    ContainerInfo,
     Message,
     OutputBlock,
     ServerToolUsage,
     StopReason,
 )
+from antiphon.protocol.server_tool_blocks import ContainerInfo
 
 
 class MessageStart(ResponseModel):

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from antiphon.protocol.messages import (
+from antiphon.protocol.server_tool_blocks import (
     OutputBashError,
     OutputBashOutputFile,
     OutputBashResult,

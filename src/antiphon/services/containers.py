@@ -23,12 +23,11 @@ from antiphon.errors import InvalidRequest, NotFound
 from antiphon.ids import new_id, rfc3339, utc_now
 from antiphon.protocol.content import ContainerUploadBlock, TextBlock
 from antiphon.protocol.messages import (
-    ContainerInfo,
     ContainerParams,
-    ContainerSkill,
     MessagesRequest,
     SkillReference,
 )
+from antiphon.protocol.server_tool_blocks import ContainerInfo, ContainerSkill
 from antiphon.services.files import FilesService
 from antiphon.services.sandbox import (
     Mount,

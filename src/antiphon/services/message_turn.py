@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from antiphon.chat.context_edits import EditedContext
 from antiphon.chat.fetchable_urls import fetchable_urls
 from antiphon.engine.base import (
-    CacheBreakpoint,
     Finished,
     FinishReason,
     Priority,
@@ -51,6 +50,7 @@ from antiphon.services.server_tools import (
     TurnTools,
     pending_server_calls,
 )
+from antiphon.services.usage import TokenUsage
 
 _STOP_REASONS: dict[FinishReason, StopReason] = {
     "end_turn": "end_turn",
@@ -97,19 +97,24 @@ def _stop(plan: MessagePlan, finished: Finished, tool_calls: int) -> tuple[StopR
     return _STOP_REASONS[finished.reason], sequence
 
 
-def _usage(
-    prompt_tokens: int, breakpoints: tuple[CacheBreakpoint, ...], cache: PromptCacheUsage
-) -> Usage:
-    """Prompt caching's split of the prompt: read, written (by TTL), and the rest."""
-    uncached, written_5m, written_1h, read = prompt_usage(prompt_tokens, breakpoints, cache)
+def _usage(spent: TokenUsage) -> Usage:
+    """Prompt caching's split of what was read (uncached, written by TTL, read) and output."""
     return Usage(
-        input_tokens=uncached,
-        output_tokens=0,
-        cache_creation_input_tokens=written_5m + written_1h,
-        cache_read_input_tokens=read,
+        input_tokens=spent.uncached_input,
+        output_tokens=spent.output,
+        cache_creation_input_tokens=spent.cache_creation_5m + spent.cache_creation_1h,
+        cache_read_input_tokens=spent.cache_read,
         cache_creation=CacheCreation(
-            ephemeral_5m_input_tokens=written_5m, ephemeral_1h_input_tokens=written_1h
+            ephemeral_5m_input_tokens=spent.cache_creation_5m,
+            ephemeral_1h_input_tokens=spent.cache_creation_1h,
         ),
+    )
+
+
+def _prompt_spent(generation: Generation, cache: PromptCacheUsage, output: int) -> TokenUsage:
+    """One sampling's prompt, split by the prefix cache, and its output."""
+    return TokenUsage(
+        *prompt_usage(generation.prompt_tokens, generation.cache_breakpoints, cache), output
     )
 
 
@@ -177,7 +182,7 @@ class TurnEvents:
                     content=[],
                     stop_reason=None,
                     stop_sequence=None,
-                    usage=_usage(generation.prompt_tokens, generation.cache_breakpoints, cache),
+                    usage=_usage(_prompt_spent(generation, cache, 0)),
                 ))
             finished = Finished("max_tokens", 0)
             async for event in stream:
@@ -233,23 +238,9 @@ class TurnEvents:
 
 
 def _turn_usage(generation: Generation, finished: Finished) -> Usage:
-    """This sampling's usage (its prompt split by the cache) plus the turn's earlier ones."""
+    """This sampling's usage plus the turn's earlier ones."""
     cache = generation.stream.cache_usage or PromptCacheUsage()
-    usage = _usage(generation.prompt_tokens, generation.cache_breakpoints, cache)
-    earlier = generation.earlier
-    return usage.model_copy(update={
-        "input_tokens": usage.input_tokens + earlier.uncached_input,
-        "output_tokens": finished.output_tokens + earlier.output,
-        "cache_creation_input_tokens": usage.cache_creation_input_tokens
-        + earlier.cache_creation_5m + earlier.cache_creation_1h,
-        "cache_read_input_tokens": usage.cache_read_input_tokens + earlier.cache_read,
-        "cache_creation": CacheCreation(
-            ephemeral_5m_input_tokens=usage.cache_creation.ephemeral_5m_input_tokens
-            + earlier.cache_creation_5m,
-            ephemeral_1h_input_tokens=usage.cache_creation.ephemeral_1h_input_tokens
-            + earlier.cache_creation_1h,
-        ),
-    })
+    return _usage(generation.earlier + _prompt_spent(generation, cache, finished.output_tokens))
 
 
 def _url_sources(started: MessageGeneration) -> WebFetchUrlSources | None:

@@ -21,12 +21,11 @@ from antiphon.ids import server_tool_use_id, tool_use_id
 from antiphon.protocol.messages import (
     OutputBlock,
     OutputRedactedThinkingBlock,
-    OutputServerToolResult,
-    OutputServerToolUseBlock,
     OutputTextBlock,
     OutputThinkingBlock,
     OutputToolUseBlock,
 )
+from antiphon.protocol.server_tool_blocks import OutputServerToolResult, OutputServerToolUseBlock
 from antiphon.protocol.streaming import (
     ContentBlockDelta,
     ContentBlockStart,

@@ -21,9 +21,14 @@ from antiphon.protocol.messages import (
     CountTokensRequest,
     InputMessage,
     MessagesRequest,
+    OutputBlock,
+    ToolChoiceAny,
+    ToolChoiceAuto,
+    ToolChoiceTool,
+)
+from antiphon.protocol.server_tool_blocks import (
     OutputBase64Source,
     OutputBashToolResultBlock,
-    OutputBlock,
     OutputDocument,
     OutputEditorToolResultBlock,
     OutputServerToolResult,
@@ -32,9 +37,6 @@ from antiphon.protocol.messages import (
     OutputWebFetchError,
     OutputWebFetchResult,
     OutputWebFetchToolResultBlock,
-    ToolChoiceAny,
-    ToolChoiceAuto,
-    ToolChoiceTool,
 )
 from antiphon.services.container_tools import run_bash, run_editor
 from antiphon.services.containers import Container, ContainerService
