@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from antiphon.engine.prefix_store import SUFFIX, PrefixStore
+from antiphon.engine.idle_gate import IdleGate
+from antiphon.engine.prefix_store import SUFFIX, WRITE_SLICE, PrefixStore
 
 KEY = "model-a"
 
@@ -67,3 +68,43 @@ def test_the_least_recently_used_entries_go_beyond_the_bound(tmp_path: Path) -> 
     assert store.holds((1,) * 10) and store.holds((3,) * 10) and not store.holds((2,) * 10)
     assert store.bytes_used <= 3000
     store.close()
+
+
+def test_entries_wait_for_an_idle_engine(tmp_path: Path) -> None:
+    """While the engine decodes, the writer does not touch the entry (not even to hash it);
+    once the engine is idle the entry is written, whole, however many slices it has."""
+    gate = IdleGate(patience_seconds=60)
+    store = PrefixStore(tmp_path, 1 << 30, KEY, gate)
+    gate.engine_busy(True)
+    state = bytes(range(256)) * (3 * WRITE_SLICE // 256 + 7)  # four slices, the last short
+    store.save(tuple(range(64)), memoryview(state), time.time() + 300, 300.0)
+    time.sleep(0.5)
+    assert store.writes == 0 and not list(tmp_path.glob(f"*{SUFFIX}*"))
+    gate.engine_busy(False)
+    deadline = time.monotonic() + 10
+    while store.writes == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    entry = store.read(tuple(range(64)))
+    assert entry is not None and bytes(entry.state) == state
+    store.close()
+
+
+def test_a_never_idle_engine_gets_its_entries_written_after_their_patience(tmp_path: Path) -> None:
+    gate = IdleGate(patience_seconds=0.3)
+    store = PrefixStore(tmp_path, 1 << 20, KEY, gate)
+    gate.engine_busy(True)
+    started = time.monotonic()
+    saved(store, tuple(range(10)), b"busy" * 100)
+    assert time.monotonic() - started >= 0.25
+    assert store.read(tuple(range(10))) is not None
+    store.close()
+
+
+def test_closing_writes_what_is_queued_at_once(tmp_path: Path) -> None:
+    gate = IdleGate(patience_seconds=600)
+    store = PrefixStore(tmp_path, 1 << 20, KEY, gate)
+    gate.engine_busy(True)
+    store.save(tuple(range(10)), memoryview(b"late" * 100), time.time() + 300, 300.0)
+    store.close()  # the engine stopping: nothing waits for idleness any more
+    assert store.writes == 1

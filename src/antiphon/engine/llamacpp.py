@@ -169,7 +169,8 @@ class LlamaCppEngine:
             self._token_kinds = repetition.TokenKinds.of_vocabulary(
                 self.model.n_vocab, self.model.render_piece
             )
-        while self._apply_commands(block=not self._scheduler.has_work):
+        while self._apply_commands(block=self._idle()):
+            self._idle()
             plan = self._scheduler.schedule()
             # Sent before the step: a prompt chunk can take seconds, and message_start
             # waits for what the prompt found in the cache.
@@ -181,6 +182,13 @@ class LlamaCppEngine:
                 self._scheduler.cells_used, cache.cells_used, cache.node_count,
                 cache.evicted_cells, cache.ram,
             )
+
+    def _idle(self) -> bool:
+        """Whether the engine has nothing to do; the disk tier's writer works only then."""
+        idle = not self._scheduler.has_work
+        if self._disk is not None:
+            self._disk.store.gate.engine_busy(not idle)
+        return idle
 
     def _answer_all(self, error: AntiphonError) -> None:
         """Close the door's queue, then end everything queued or running with `error`."""

@@ -12,7 +12,9 @@ name, synced and renamed, so a crash leaves either the whole entry or none; a fi
 torn, truncated, damaged or made for another model is deleted when read, and the prefix is
 prefilled again. The directory is bounded in bytes, least recently used entries first.
 
-Thread-safe: the engine thread looks up and reads; a writer thread of its own writes.
+Thread-safe: the engine thread looks up and reads; a writer thread of its own writes, at
+a low priority and only while the engine is idle (or once an entry has waited its patience:
+engine/idle_gate.py), a slice at a time, so that saving a prefix never slows decoding.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ import struct
 import threading
 import time
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from antiphon.engine.idle_gate import IdleGate
 from antiphon.engine.os_thread import name_this_thread
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 MAGIC = b"antiphon-kv-1\n"
 SUFFIX = ".kv"
 _LENGTH = struct.Struct("<I")
+WRITE_SLICE = 8 << 20  # hashed and written between looks at the gate: ~10 ms of work
+WRITE_PATIENCE_SECONDS = 30.0  # how long an entry waits for an idle engine at most
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,10 @@ def _header(data: bytes | bytearray) -> tuple[dict[str, Any], int]:
 
 
 class PrefixStore:
-    def __init__(self, directory: Path, max_bytes: int, key: str) -> None:
+    def __init__(self, directory: Path, max_bytes: int, key: str,
+                 gate: IdleGate | None = None) -> None:
         self._directory = directory
+        self.gate = gate or IdleGate(WRITE_PATIENCE_SECONDS)
         self._max_bytes = max_bytes
         self._key = key
         self._lock = threading.Lock()
@@ -95,7 +103,7 @@ class PrefixStore:
             elif length >= 0:  # not another model's
                 self._lengths[path.name] = length
                 self._bytes += path.stat().st_size
-        self._pending: queue.SimpleQueue[tuple[tuple[int, ...], memoryview, float, float] | None]
+        self._pending: queue.SimpleQueue[tuple[tuple[int, ...], memoryview, float, float, float] | None]
         self._pending = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="prefix-store", daemon=True)
         self._writer.start()
@@ -145,9 +153,11 @@ class PrefixStore:
     def save(self, tokens: tuple[int, ...], state: memoryview, pinned_until: float,
              pin_seconds: float) -> None:
         """Queue an entry for the writer thread (the engine thread does not wait for disk)."""
-        self._pending.put((tokens, state, pinned_until, pin_seconds))
+        self._pending.put((tokens, state, pinned_until, pin_seconds, self.gate.deadline()))
 
     def close(self) -> None:
+        """Write what is queued (without waiting for idleness any more), then stop."""
+        self.gate.engine_busy(False)
         self._pending.put(None)
         self._writer.join(timeout=30)
 
@@ -191,20 +201,32 @@ class PrefixStore:
             except OSError as error:  # a full disk costs speed, never an answer
                 log.warning("prefix store: could not write an entry: %s", error)
 
+    def _slices(self, state: memoryview, deadline: float) -> Iterator[memoryview]:
+        """`state` a slice at a time, each once the gate lets it through."""
+        for start in range(0, len(state), WRITE_SLICE):
+            self.gate.wait(deadline)
+            yield state[start : start + WRITE_SLICE]
+
     def _write(self, tokens: tuple[int, ...], state: memoryview, pinned_until: float,
-               pin_seconds: float) -> None:
+               pin_seconds: float, deadline: float) -> None:
         name = self.name(tokens)
+        digest = hashlib.sha256()
+        for piece in self._slices(state, deadline):
+            digest.update(piece)
         header = json.dumps({
             "model": self._key, "tokens": len(tokens), "state_bytes": len(state),
-            "state_sha256": hashlib.sha256(state).hexdigest(), "pinned_until": pinned_until,
+            "state_sha256": digest.hexdigest(), "pinned_until": pinned_until,
             "pin_seconds": pin_seconds, "written_at": time.time(),
         }).encode()
         path = self._directory / name
         temporary = path.with_name(name + ".tmp")
         with temporary.open("wb") as handle:
-            for part in (MAGIC, _LENGTH.pack(len(header)), header, _token_bytes(tokens), state):
+            for part in (MAGIC, _LENGTH.pack(len(header)), header, _token_bytes(tokens)):
                 handle.write(part)
-            handle.flush()
+            for piece in self._slices(state, deadline):
+                handle.write(piece)
+                handle.flush()
+                os.fdatasync(handle.fileno())  # a slice's writeback now, not all at the end
             os.fsync(handle.fileno())
         os.replace(temporary, path)
         with self._lock:
