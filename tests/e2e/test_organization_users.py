@@ -180,3 +180,62 @@ def test_api_keys_and_strangers_are_refused(members: Members) -> None:
     stranger = members.platform.client("sk-antiphon-not-a-key")
     with pytest.raises(anthropic.AuthenticationError):
         stranger.organization.invites.list()
+
+
+def test_workspace_members_are_added_listed_changed_and_removed(members: Members) -> None:
+    sdk = members.sdk()
+    workspace = sdk.organization.workspaces.create(name="Members lab")
+    wanted = [members.create_user(f"crew{i}@example.com", "developer") for i in range(3)]
+    for user_id in wanted:
+        added = sdk.organization.workspaces.members.add(
+            workspace.id, user_id=user_id, workspace_role="workspace_developer")
+        assert (added.type, added.user_id, added.workspace_id, added.workspace_role) == (
+            "workspace_member", user_id, workspace.id, "workspace_developer")
+    paged = [m.user_id for m in sdk.organization.workspaces.members.list(workspace.id, limit=2)]
+    assert paged == list(reversed(wanted))  # newest first, the SDK following after_id
+    fetched = sdk.organization.workspaces.members.retrieve(wanted[0], workspace_id=workspace.id)
+    assert fetched.workspace_role == "workspace_developer"
+
+    changed = sdk.organization.workspaces.members.update(
+        wanted[0], workspace_id=workspace.id, workspace_role="workspace_billing")
+    assert changed.workspace_role == "workspace_billing"
+    removed = sdk.organization.workspaces.members.remove(wanted[0], workspace_id=workspace.id)
+    assert (removed.type, removed.user_id, removed.workspace_id) == (
+        "workspace_member_deleted", wanted[0], workspace.id)
+    with pytest.raises(anthropic.NotFoundError):
+        sdk.organization.workspaces.members.retrieve(wanted[0], workspace_id=workspace.id)
+
+    sdk.organization.users.remove(wanted[1])  # leaving the organisation leaves its workspaces
+    assert [m.user_id for m in sdk.organization.workspaces.members.list(workspace.id).data] == [wanted[2]]
+
+
+def test_workspace_member_requests_that_cannot_be_done_are_refused(members: Members) -> None:
+    sdk = members.sdk()
+    workspace = sdk.organization.workspaces.create(name="Refusals lab")
+    user_id = members.create_user("refused-member@example.com", "user")
+    with pytest.raises(anthropic.BadRequestError, match="workspace_role"):
+        sdk.organization.workspaces.members.add(workspace.id, user_id=user_id,
+                                                workspace_role="workspace_billing")  # type: ignore[arg-type]
+    sdk.organization.workspaces.members.add(workspace.id, user_id=user_id, workspace_role="workspace_user")
+    with pytest.raises(anthropic.BadRequestError, match="already a member"):
+        sdk.organization.workspaces.members.add(workspace.id, user_id=user_id, workspace_role="workspace_admin")
+    with pytest.raises(anthropic.NotFoundError):
+        sdk.organization.workspaces.members.add(workspace.id, user_id="user_nope", workspace_role="workspace_user")
+    with pytest.raises(anthropic.NotFoundError):
+        sdk.organization.workspaces.members.list("wrkspc_nope")
+    with pytest.raises(anthropic.BadRequestError, match="workspace_role"):
+        sdk.organization.workspaces.members.update(user_id, workspace_id=workspace.id,
+                                                   workspace_role="owner")  # type: ignore[arg-type]
+    with members.platform.admin() as admin:
+        base = f"/v1/organizations/workspaces/{workspace.id}/members"
+        assert admin.post(base, json={"user_id": user_id}).status_code == 400
+        assert admin.get(base + "/user_%00x").status_code == 404
+        assert admin.get(base, params={"after_id": "user_\x00"}).status_code == 400
+        assert admin.delete(base + "/user_nope").status_code == 404
+    sdk.organization.workspaces.archive(workspace.id)
+    other = members.create_user("late-member@example.com", "user")
+    with pytest.raises(anthropic.BadRequestError, match="archived"):
+        sdk.organization.workspaces.members.add(workspace.id, user_id=other, workspace_role="workspace_user")
+    api = members.platform.client(members.platform.server.api_key)
+    with pytest.raises(anthropic.PermissionDeniedError):
+        api.organization.workspaces.members.list(workspace.id)

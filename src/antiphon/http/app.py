@@ -24,7 +24,14 @@ from antiphon.http.openai.dialect import CHAT_COMPLETIONS
 from antiphon.http.openapi import openapi
 from antiphon.http.public_url import PublicUrl
 from antiphon.http.routes import batches, files, skills
-from antiphon.http.routes.admin import api_keys, members, rate_limits, reports, workspaces
+from antiphon.http.routes.admin import (
+    api_keys,
+    members,
+    rate_limits,
+    reports,
+    workspace_members,
+    workspaces,
+)
 from antiphon.http.routes.chat_completions import create_chat_completion
 from antiphon.http.routes.complete import complete
 from antiphon.http.routes.health import health, hello
@@ -51,6 +58,11 @@ ADMIN_ROUTES = [
     Route(_WORKSPACE + "/spend_limit", workspaces.set_spend_limit, methods=["POST"]),
     Route(_WORKSPACE + "/rate_limits", rate_limits.list_workspace_limits, methods=["GET"]),
     Route(_WORKSPACE + "/rate_limits/{rate_limit_id}", rate_limits.update_workspace_limits, methods=["POST"]),
+    Route(_WORKSPACE + "/members", workspace_members.list_members, methods=["GET"]),
+    Route(_WORKSPACE + "/members", workspace_members.add_member, methods=["POST"]),
+    Route(_WORKSPACE + "/members/{user_id}", workspace_members.get_member, methods=["GET"]),
+    Route(_WORKSPACE + "/members/{user_id}", workspace_members.update_member, methods=["POST"]),
+    Route(_WORKSPACE + "/members/{user_id}", workspace_members.remove_member, methods=["DELETE"]),
     Route(_ORG + "/rate_limits", rate_limits.list_organization_limits, methods=["GET"]),
     Route(_ORG + "/api_keys", api_keys.list_api_keys, methods=["GET"]),
     Route(_ORG + "/api_keys", api_keys.create_api_key, methods=["POST"]),

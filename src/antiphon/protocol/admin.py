@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from antiphon.protocol.base import RequestModel, ResponseModel
-from antiphon.protocol.members import InviteObject, UserObject
+from antiphon.protocol.members import InviteObject, UserObject, WorkspaceMemberObject
 
 KeyStatus = Literal["active", "inactive", "archived", "expired"]
 LimitType = Literal["requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute"]
@@ -109,7 +109,8 @@ class ApiKeyUpdate(AdminRequest):
 class ListPage(ResponseModel):
     """`data` with the id cursors the SDK's `SyncPage` follows."""
 
-    data: list[WorkspaceObject] | list[ApiKeyObject] | list[UserObject] | list[InviteObject]
+    data: (list[WorkspaceObject] | list[ApiKeyObject] | list[UserObject] | list[InviteObject]
+           | list[WorkspaceMemberObject])
     has_more: bool
     first_id: str | None
     last_id: str | None

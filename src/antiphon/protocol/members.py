@@ -63,3 +63,25 @@ class InviteCreate(MemberRequest):
 class InviteDeleted(ResponseModel):
     type: Literal["invite_deleted"] = "invite_deleted"
     id: str
+
+
+class WorkspaceMemberObject(ResponseModel):
+    type: Literal["workspace_member"] = "workspace_member"
+    user_id: str
+    workspace_id: str
+    workspace_role: str  # one of the SDK's WorkspaceRole values
+
+
+class WorkspaceMemberAdd(MemberRequest):
+    user_id: str = Field(min_length=1, max_length=64)
+    workspace_role: str
+
+
+class WorkspaceMemberUpdate(MemberRequest):
+    workspace_role: str
+
+
+class WorkspaceMemberDeleted(ResponseModel):
+    type: Literal["workspace_member_deleted"] = "workspace_member_deleted"
+    user_id: str
+    workspace_id: str

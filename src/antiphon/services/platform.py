@@ -22,6 +22,7 @@ from antiphon.services.rate_limits import InMemoryRateLimiter, RateLimiter
 from antiphon.services.skills import SkillsService
 from antiphon.services.spend import SpendTracker
 from antiphon.services.usage import UsageRecorder
+from antiphon.services.workspace_members import WorkspaceMemberService
 from antiphon.services.workspaces import WorkspaceService
 from antiphon.store.api_keys import ApiKeyStore
 from antiphon.store.blobs import LocalBlobStore
@@ -31,6 +32,7 @@ from antiphon.store.limits import RateLimitStore
 from antiphon.store.members import InviteStore, UserStore
 from antiphon.store.skills import SkillStore
 from antiphon.store.usage import UsageStore
+from antiphon.store.workspace_members import WorkspaceMemberStore
 from antiphon.store.workspaces import WorkspaceStore
 
 
@@ -50,6 +52,7 @@ class Platform:
     keys: KeyService
     workspaces: WorkspaceService
     members: MemberService
+    workspace_members: WorkspaceMemberService
     usage: UsageStore
     policy: LimitPolicy
     prices: PriceTable
@@ -85,10 +88,13 @@ def build_platform(settings: Settings, organization_id: str) -> Platform:
     recorder = UsageRecorder(usage, on_record=spend.on_record)
     policy = LimitPolicy(organization_limits(settings), RateLimitStore(database), workspace_store)
     blobs = LocalBlobStore(settings.data_dir / "blobs")
+    workspaces = WorkspaceService(workspace_store)
+    members = MemberService(UserStore(database), InviteStore(database))
     return Platform(
         settings=settings, database=database, keys=KeyService(ApiKeyStore(database)),
-        workspaces=WorkspaceService(workspace_store),
-        members=MemberService(UserStore(database), InviteStore(database)), usage=usage, policy=policy,
+        workspaces=workspaces, members=members,
+        workspace_members=WorkspaceMemberService(WorkspaceMemberStore(database), workspaces, members),
+        usage=usage, policy=policy,
         prices=prices, recorder=recorder, spend=spend,
         metering=Metering(InMemoryRateLimiter(), policy, recorder, spend),
         files=FilesService(FileStore(database), blobs),

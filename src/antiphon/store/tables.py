@@ -115,6 +115,7 @@ class UsageRecord(Base):
     __table_args__ = (
         Index("ix_usage_minute", "minute"),
         Index("ix_usage_workspace_minute", "workspace_id", "minute"),
+        Index("ix_usage_key_minute", "api_key_id", "minute"),  # a key's last use, by key
     )
 
 
@@ -287,3 +288,16 @@ class SignInFailureRow(Base):
     failed_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_sign_in_failures_email", "email_sha256", "failed_at"),)
+
+
+class WorkspaceMemberRow(Base):
+    """A user's membership of a workspace. A Console member with memberships works only in
+    those workspaces; one with none (and every admin) works in all of them."""
+
+    __tablename__ = "workspace_members"
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    workspace_role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_workspace_members_user", "user_id"),)
