@@ -301,3 +301,19 @@ class WorkspaceMemberRow(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_workspace_members_user", "user_id"),)
+
+
+class ConsolePromptRow(Base):
+    """A Workbench prompt a member saved: its name (one per name and member, so saving
+    under a name again replaces it) and the Workbench's state as JSON, bounded in size by
+    services/console_prompts. A removed member's prompts go with them."""
+
+    __tablename__ = "console_prompts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_console_prompts_user_name"),)
