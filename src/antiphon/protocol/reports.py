@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from antiphon.protocol.base import ResponseModel
 
 
@@ -21,7 +23,9 @@ class UsageResult(ResponseModel):
     cache_creation: CacheCreationTokens
     cache_read_input_tokens: int
     output_tokens: int
-    server_tool_use: ServerToolUse = ServerToolUse()
+    # A factory, not a shared instance: pydantic deep-copies an instance default for every
+    # result, which was most of the time a year's usage report took.
+    server_tool_use: ServerToolUse = Field(default_factory=ServerToolUse)
     api_key_id: str | None = None
     workspace_id: str | None = None
     model: str | None = None
