@@ -90,6 +90,21 @@ def test_entries_wait_for_an_idle_engine(tmp_path: Path) -> None:
     store.close()
 
 
+def test_an_entry_waiting_for_the_writer_counts_as_held(tmp_path: Path) -> None:
+    """Prompts that run through a prefix while its entry waits for an idle engine must not
+    save it again (each save is a copy of its whole KV state on the engine thread)."""
+    gate = IdleGate(patience_seconds=60)
+    store = PrefixStore(tmp_path, 1 << 20, KEY, gate)
+    gate.engine_busy(True)
+    tokens = tuple(range(32))
+    assert not store.holds(tokens)
+    store.save(tokens, memoryview(b"queued" * 10), time.time() + 300, 300.0)
+    assert store.holds(tokens) and store.writes == 0
+    gate.engine_busy(False)
+    store.close()
+    assert store.holds(tokens) and store.writes == 1
+
+
 def test_a_never_idle_engine_gets_its_entries_written_after_their_patience(tmp_path: Path) -> None:
     gate = IdleGate(patience_seconds=0.3)
     store = PrefixStore(tmp_path, 1 << 20, KEY, gate)

@@ -50,7 +50,7 @@ from antiphon.engine.os_thread import name_this_thread
 from antiphon.engine.prefix_cache import PrefixCache
 from antiphon.engine.prefix_store import PrefixStore
 from antiphon.engine.sampling import greedy_tokens
-from antiphon.engine.scheduler import Scheduler, StepItem
+from antiphon.engine.scheduler import Scheduler, Sequence, StepItem
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import AntiphonError, InternalError, Overloaded
 
@@ -88,6 +88,7 @@ class LlamaCppEngine:
         )
         cells = LlamaKvCells(self._context)
         self._disk = DiskTier(cells, store, LLAMA_MAX_SEQ - 1) if store else None
+        self._unsaved: set[str] = set()  # prefilled, their breakpoints' prefixes not yet saved
         self._batch = DecodeBatch(limits.batch_tokens)
         cache = PrefixCache(
             range(limits.parallel, limits.parallel + holders), cells, limits.prefix_cache_ram
@@ -226,6 +227,8 @@ class LlamaCppEngine:
         active = self._active.pop(request_id, None)
         if active is None:
             return  # it had finished already
+        if request_id in self._unsaved:  # its client left; its prompt is worth keeping
+            self._save_prefixes(active.sequence)
         self._scheduler.abort(request_id)  # what it computed stays in the prefix cache
         active.free()
         self._counts.aborted += 1
@@ -262,9 +265,8 @@ class LlamaCppEngine:
             send(outbox)
             return
         self._scheduler.commit(plan)
-        for sequence in self._scheduler.prefilled:  # before a prewarmed one lets its slot go
-            if self._disk is not None:
-                self._disk.persist(sequence)
+        if self._disk is not None:  # saved when it ends (_save_prefixes), not on its way
+            self._unsaved.update(s.request_id for s in self._scheduler.prefilled if s.breakpoints)
         self._scheduler.prefilled.clear()
         for sequence in self._scheduler.prewarmed:  # max_tokens 0: the prompt is cached
             self._finish(self._active[sequence.request_id], "max_tokens", outbox)
@@ -349,12 +351,24 @@ class LlamaCppEngine:
             if tail.stop_sequence is not None:
                 reason, stop_sequence = "stop_sequence", tail.stop_sequence
         sequence = run.sequence
+        outbox.append((run.submission, Finished(reason, len(sequence.generated), stop_sequence, error)))
+        if keep_cells and sequence.request_id in self._unsaved:
+            send(list(outbox))  # the answer is on its way before its prefixes are copied
+            outbox.clear()
+            self._save_prefixes(sequence)
+        self._unsaved.discard(sequence.request_id)
         self._scheduler.finish(sequence, keep=keep_cells)
         run.free()
         del self._active[sequence.request_id]
         self._counts.completed += 1
-        finished = Finished(reason, len(sequence.generated), stop_sequence, error)
-        outbox.append((run.submission, finished))
+
+    def _save_prefixes(self, sequence: Sequence) -> None:
+        """Hand the disk tier the prefixes at `sequence`'s breakpoints while its slot still
+        holds their cells. Done as it ends, not when its prompt is prefilled: the copy (a
+        few hundred MB for Claude Code's system prompt) would otherwise delay its tokens."""
+        self._unsaved.discard(sequence.request_id)
+        if self._disk is not None:
+            self._disk.persist(sequence)
 
     def _fail_running(self, error: AntiphonError) -> Outbox:
         """End every running sequence with `error`. Cleanup that fails is logged and passed
@@ -369,4 +383,5 @@ class LlamaCppEngine:
                 log.exception("%s: cleanup failed while the engine stopped", run.request_id)
             outbox.append(ended(run.submission, error, len(sequence.generated)))
         self._active.clear()
+        self._unsaved.clear()
         return outbox

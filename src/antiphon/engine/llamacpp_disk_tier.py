@@ -1,7 +1,8 @@
 """Moving prefixes between llama.cpp's KV pool and the prefix store on disk (engine thread).
 
-Saved: each prompt-caching breakpoint of at least MIN_PERSISTED_TOKENS, once its prompt is
-prefilled. The prefix's cells are lent to a scratch sequence id (a metadata copy in the
+Saved: each prompt-caching breakpoint of at least MIN_PERSISTED_TOKENS, when the sequence
+whose prompt prefilled it ends (its answer sent) or is aborted, and only once however many
+prompts run through it before the store's writer has written it. The prefix's cells are lent to a scratch sequence id (a metadata copy in the
 unified pool), serialized as llama.cpp's per-sequence state, and handed to the store's
 writer.
 

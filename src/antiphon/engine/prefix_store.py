@@ -105,6 +105,7 @@ class PrefixStore:
                 self._bytes += path.stat().st_size
         self._pending: queue.SimpleQueue[tuple[tuple[int, ...], memoryview, float, float, float] | None]
         self._pending = queue.SimpleQueue()
+        self._queued: set[str] = set()  # names saved but not written yet (or failed)
         self._writer = threading.Thread(target=self._write_loop, name="prefix-store", daemon=True)
         self._writer.start()
 
@@ -121,8 +122,11 @@ class PrefixStore:
         return digest[:40] + SUFFIX
 
     def holds(self, tokens: tuple[int, ...]) -> bool:
+        """Whether an entry for `tokens` is stored or queued for the writer (so that a
+        prefix is saved once however often prompts run through it before it is written)."""
+        name = self.name(tokens)
         with self._lock:
-            return self.name(tokens) in self._lengths
+            return name in self._lengths or name in self._queued
 
     def longest(self, prompt: tuple[int, ...], longer_than: int) -> tuple[int, ...] | None:
         """The longest stored prefix of `prompt` (leaving its last token) beyond `longer_than`."""
@@ -153,6 +157,8 @@ class PrefixStore:
     def save(self, tokens: tuple[int, ...], state: memoryview, pinned_until: float,
              pin_seconds: float) -> None:
         """Queue an entry for the writer thread (the engine thread does not wait for disk)."""
+        with self._lock:
+            self._queued.add(self.name(tokens))
         self._pending.put((tokens, state, pinned_until, pin_seconds, self.gate.deadline()))
 
     def close(self) -> None:
@@ -200,6 +206,9 @@ class PrefixStore:
                 self._write(*item)
             except OSError as error:  # a full disk costs speed, never an answer
                 log.warning("prefix store: could not write an entry: %s", error)
+            finally:
+                with self._lock:
+                    self._queued.discard(self.name(item[0]))
 
     def _slices(self, state: memoryview, deadline: float) -> Iterator[memoryview]:
         """`state` a slice at a time, each once the gate lets it through."""
