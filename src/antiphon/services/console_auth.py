@@ -33,10 +33,12 @@ from antiphon.services.passwords import (
     needs_rehash,
     verify_password,
 )
+from antiphon.services.workspace_members import workspace_limits
 from antiphon.store.console_sessions import ConsoleSessionStore, SignInFailureStore
 from antiphon.store.database import Database
 from antiphon.store.members import InviteStore, UserStore
 from antiphon.store.tables import ConsoleSessionRow, UserRow
+from antiphon.store.workspace_members import WorkspaceMemberStore
 
 SESSION_LIFETIME = timedelta(days=14)
 TOUCH_EVERY = timedelta(minutes=1)
@@ -52,6 +54,12 @@ class ConsoleUser:
     email: str
     name: str
     role: str
+    # The workspaces this member may work in; None: every workspace (admins, and members
+    # not limited to any).
+    workspace_ids: frozenset[str] | None = None
+
+    def may_use(self, workspace_id: str | None) -> bool:
+        return self.workspace_ids is None or workspace_id in self.workspace_ids
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,9 @@ class SignedIn:
     session: ConsoleSession
 
 
-def _console_user(user: UserRow) -> ConsoleUser:
-    return ConsoleUser(id=user.id, email=user.email, name=user.name, role=user.role)
+def _console_user(user: UserRow, workspace_ids: frozenset[str] | None = None) -> ConsoleUser:
+    return ConsoleUser(id=user.id, email=user.email, name=user.name, role=user.role,
+                       workspace_ids=workspace_ids)
 
 
 def _text_bytes(text: str) -> bytes:
@@ -82,9 +91,11 @@ def _text_bytes(text: str) -> bytes:
 class ConsoleAuth:
     def __init__(
         self, users: UserStore, invites: InviteStore, sessions: ConsoleSessionStore,
-        failures: SignInFailureStore, server_secret: bytes, clock: Callable[[], datetime] = utc_now,
+        failures: SignInFailureStore, memberships: WorkspaceMemberStore, server_secret: bytes,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._users = users
+        self._memberships = memberships
         self._invites = invites
         self._sessions = sessions
         self._failures = failures
@@ -140,7 +151,8 @@ class ConsoleAuth:
         row = ConsoleSessionRow(token_sha256=token_digest(token), user_id=user.id, created_at=now,
                                 last_seen=now, expires_at=now + SESSION_LIFETIME)
         await self._sessions.add(row)
-        session = ConsoleSession(_console_user(user), now, now, row.expires_at)
+        limits = await workspace_limits(self._memberships, user.id, user.role)
+        session = ConsoleSession(_console_user(user, limits), now, now, row.expires_at)
         return SignedIn(session_token=token, csrf_token=self.csrf_token(token), session=session)
 
     async def session(self, token: str) -> ConsoleSession | None:
@@ -159,7 +171,8 @@ class ConsoleAuth:
         if now - last_seen >= TOUCH_EVERY:
             await self._sessions.touch(digest, now)
             last_seen = now
-        return ConsoleSession(_console_user(user), row.created_at, last_seen, row.expires_at)
+        limits = await workspace_limits(self._memberships, user.id, user.role)  # as of now, every time
+        return ConsoleSession(_console_user(user, limits), row.created_at, last_seen, row.expires_at)
 
     async def sign_out(self, token: str) -> bool:
         """End this session; False when it had ended already."""
@@ -188,4 +201,4 @@ def build_console_auth(
 ) -> ConsoleAuth:
     """The Console's sign-in service over the platform's store."""
     return ConsoleAuth(UserStore(database), InviteStore(database), ConsoleSessionStore(database),
-                       SignInFailureStore(database), server_secret, clock)
+                       SignInFailureStore(database), WorkspaceMemberStore(database), server_secret, clock)

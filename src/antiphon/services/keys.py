@@ -34,9 +34,11 @@ _SECRET_PREFIX: dict[KeyKind, str] = {"api": "sk-antiphon-api01-", "admin": "sk-
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's id and kind, and for API keys their workspace."""
+    """Who is calling: the key's id and kind, and for API keys their workspace. `key_id`
+    None: a member in the Console's Workbench, whose usage is the workspace's without a key
+    (as the hosted API reports Console usage)."""
 
-    key_id: str
+    key_id: str | None
     kind: KeyKind
     workspace_id: str | None
 
@@ -169,13 +171,15 @@ class KeyService:
         return key
 
     async def list(
-        self, page: PageRequest, workspace_id: str | None, status: KeyStatus | None
+        self, page: PageRequest, workspace_id: str | None, status: KeyStatus | None,
+        within: frozenset[str] | None = None,
     ) -> Page[ApiKey]:
+        """A page of API keys, by workspace and status; `within`: only those workspaces'."""
         if status is None:
-            return await self._store.list(page, workspace_id, None)
+            return await self._store.list(page, workspace_id, None, within)
         stored = ("active",) if status in ("active", "expired") else (status,)
         # Expiry is a matter of time, not a stored status: filter it here, page by page.
-        listed = await self._store.list(page, workspace_id, stored)
+        listed = await self._store.list(page, workspace_id, stored, within)
         now = utc_now()
         kept = [key for key in listed.rows if effective_status(key, now) == status]
         return Page(kept, listed.has_more)

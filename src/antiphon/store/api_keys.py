@@ -40,12 +40,16 @@ class ApiKeyStore:
             return (await session.scalars(select(ApiKey.id).where(ApiKey.kind == kind).limit(1))).first() is not None
 
     async def list(
-        self, page: PageRequest, workspace_id: str | None, statuses: tuple[str, ...] | None
+        self, page: PageRequest, workspace_id: str | None, statuses: tuple[str, ...] | None,
+        within: frozenset[str] | None = None,
     ) -> Page[ApiKey]:
-        """Keys of kind "api"; `statuses` are stored statuses (expiry is applied by the caller)."""
+        """Keys of kind "api" (of `workspace_id`, and of the workspaces `within` when given);
+        `statuses` are stored statuses (expiry is applied by the caller)."""
         query = select(ApiKey).where(ApiKey.kind == "api")
         if workspace_id is not None:
             query = query.where(ApiKey.workspace_id == workspace_id)
+        if within is not None:
+            query = query.where(ApiKey.workspace_id.in_(within))
         if statuses is not None:
             query = query.where(ApiKey.status.in_(statuses))
         async with self._db.transaction() as session:

@@ -41,6 +41,11 @@ class Visit:
     def can_manage_keys(self) -> bool:
         return self.user.role in CAN_MANAGE_KEYS
 
+    def may_use(self, workspace_id: str | None) -> bool:
+        """Whether this member may see and act on things of `workspace_id` (every page that
+        lists or changes workspace-scoped things filters and checks with this)."""
+        return self.user.may_use(workspace_id)
+
 
 Page = Callable[[Request, Visit], Awaitable[Response]]
 

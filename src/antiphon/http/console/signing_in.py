@@ -23,7 +23,9 @@ from antiphon.http.console.session import (
     set_session_cookie,
 )
 from antiphon.http.errors import classify
+from antiphon.http.routes.admin.views import platform
 from antiphon.services.console_auth import SignedIn
+from antiphon.store.pages import PageRequest
 
 HOME = "/console/"
 
@@ -38,12 +40,17 @@ async def home(request: Request, visit: Visit) -> Response:
     return render(request, "home.html", visit)
 
 
+async def has_admin(request: Request) -> bool:
+    admins = await platform(request).members.list_users(PageRequest(1), None, ["admin"])
+    return bool(admins.rows)
+
+
 async def _signed_in(request: Request) -> bool:
     token = request.cookies.get(COOKIE)
     return bool(token) and await console_auth(request).session(token or "") is not None
 
 
-def _opened(request: Request, signed_in: SignedIn) -> Response:
+def opened(request: Request, signed_in: SignedIn) -> Response:
     response = see_other(HOME)
     set_session_cookie(response, request, signed_in.session_token, signed_in.session.expires_at)
     return response
@@ -55,7 +62,7 @@ async def sign_in(request: Request) -> Response:
     if request.method == "GET":
         if await _signed_in(request):
             return see_other(HOME)
-        return render(request, "sign_in.html", None)
+        return render(request, "sign_in.html", None, first_start=not await has_admin(request))
     try:
         form = await read_form(request)
         signed_in = await console_auth(request).sign_in(form.get("email", ""), form.get("password", ""))
@@ -66,7 +73,7 @@ async def sign_in(request: Request) -> Response:
         return render_error(request, None, error)
     except AntiphonError as error:
         return render_error(request, None, error)
-    return _opened(request, signed_in)
+    return opened(request, signed_in)
 
 
 @page()
@@ -92,4 +99,4 @@ async def accept_invite(request: Request) -> Response:
         status, _, message = classify(error)
         return render(request, "invite.html", None, status, token=token,
                       name=form.get("name", ""), error=message)
-    return _opened(request, signed_in)
+    return opened(request, signed_in)

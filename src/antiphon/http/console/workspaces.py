@@ -1,5 +1,6 @@
-"""The Console's workspaces: list, create, archive (which archives their keys, as through
-`/v1/organizations/workspaces/{id}/archive`)."""
+"""The Console's workspaces: list, and for admins create, rename and archive (which archives
+their keys, as through `/v1/organizations/workspaces/{id}/archive`). A member limited to
+some workspaces sees only those."""
 
 from __future__ import annotations
 
@@ -7,17 +8,19 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from antiphon.http.console.keys import SHOWN, first_error
+from antiphon.http.console.keys import first_error, usable_workspaces
 from antiphon.http.console.pages import render
 from antiphon.http.console.session import CAN_MANAGE_KEYS, Visit, page, see_other
 from antiphon.http.routes.admin.views import platform
-from antiphon.protocol.admin import WorkspaceCreate
-from antiphon.store.pages import PageRequest
+from antiphon.protocol.admin import WorkspaceCreate, WorkspaceUpdate
+
+ADMINS = ("admin",)
 
 
 async def _listing(request: Request, visit: Visit, status_code: int = 200, **extra: object) -> Response:
-    workspaces = (await platform(request).workspaces.list(PageRequest(SHOWN), True, True)).rows
-    return render(request, "workspaces.html", visit, status_code, workspaces=workspaces, **extra)
+    workspaces = await usable_workspaces(request, visit)
+    return render(request, "workspaces.html", visit, status_code, workspaces=workspaces,
+                  can_change=visit.user.role in ADMINS, **extra)
 
 
 @page(CAN_MANAGE_KEYS)
@@ -25,7 +28,7 @@ async def list_workspaces(request: Request, visit: Visit) -> Response:
     return await _listing(request, visit)
 
 
-@page(CAN_MANAGE_KEYS)
+@page(ADMINS)
 async def create_workspace(request: Request, visit: Visit) -> Response:
     try:
         body = WorkspaceCreate.model_validate({"name": visit.form.get("name", "").strip()})
@@ -35,7 +38,17 @@ async def create_workspace(request: Request, visit: Visit) -> Response:
     return see_other("/console/workspaces")
 
 
-@page(CAN_MANAGE_KEYS)
+@page(ADMINS)
+async def rename_workspace(request: Request, visit: Visit) -> Response:
+    try:
+        body = WorkspaceUpdate.model_validate({"name": visit.form.get("name", "").strip()})
+    except ValidationError as error:
+        return await _listing(request, visit, 400, error=first_error(error).message)
+    await platform(request).workspaces.update(request.path_params["workspace_id"], body.name, None, None)
+    return see_other("/console/workspaces")
+
+
+@page(ADMINS)
 async def archive_workspace(request: Request, visit: Visit) -> Response:
     services = platform(request)
     await services.workspaces.archive(request.path_params["workspace_id"])
