@@ -56,10 +56,14 @@ def test_imports_point_down(layer: str) -> None:
 
 
 def test_routes_never_see_stored_rows() -> None:
-    """Services turn rows into API objects; the HTTP layer never names a table."""
+    """Services turn rows into API objects; the API's routes never name a table. (The
+    Console's pages are the exception: they render the records its services return, as
+    server-side templates, and never answer with them as API objects.)"""
+    console = PACKAGE / "http" / "console"
     broken = [
         f"{path.relative_to(PACKAGE)}:{line}"
         for path in _modules("http")
+        if console not in path.parents
         for name, line in sorted(_imported_modules(path))
         if name == "antiphon.store.tables"
     ]

@@ -80,6 +80,7 @@ _FILE, _SKILL, _VERSION, _BATCH = (
 )
 _WORKSPACE, _KEY = _path_param("workspace_id"), _path_param("api_key_id")
 _USER, _INVITE = _path_param("user_id"), _path_param("invite_id")
+_MEMBERS = "/v1/organizations/workspaces/{workspace_id}/members"
 _MEMBER_FILTERS = (*_PAGES, Param("email", {"type": "string"}),
                    Param("roles[]", {"type": "array", "items": {"type": "string"}}))
 _FILE_UPLOAD = {
@@ -237,6 +238,19 @@ OPERATIONS = (
               response=members.InviteObject, params=(_INVITE,)),
     Operation("delete", "/v1/organizations/invites/{invite_id}", "deleteInvite", "Delete an invite",
               response=members.InviteDeleted, params=(_INVITE,)),
+    Operation("get", _MEMBERS, "listWorkspaceMembers", "List a workspace's members",
+              response=admin.ListPage, params=(_WORKSPACE, *_PAGES)),
+    Operation("post", _MEMBERS, "addWorkspaceMember", "Add a workspace member",
+              body=members.WorkspaceMemberAdd, response=members.WorkspaceMemberObject,
+              params=(_WORKSPACE,)),
+    Operation("get", _MEMBERS + "/{user_id}", "getWorkspaceMember", "Get a workspace member",
+              response=members.WorkspaceMemberObject, params=(_WORKSPACE, _USER)),
+    Operation("post", _MEMBERS + "/{user_id}", "updateWorkspaceMember",
+              "Change a workspace member's role", body=members.WorkspaceMemberUpdate,
+              response=members.WorkspaceMemberObject, params=(_WORKSPACE, _USER)),
+    Operation("delete", _MEMBERS + "/{user_id}", "removeWorkspaceMember",
+              "Remove a workspace member", response=members.WorkspaceMemberDeleted,
+              params=(_WORKSPACE, _USER)),
     Operation("get", "/v1/organizations/usage_report/messages", "usageReport", "Usage report",
               response=reports.UsageReport, params=_REPORT),
     Operation("get", "/v1/organizations/cost_report", "costReport", "Cost report",
