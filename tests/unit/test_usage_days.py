@@ -5,6 +5,7 @@ and after the migration that fills it from the records already stored."""
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -14,6 +15,8 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from antiphon.config import ModelPrice
+from antiphon.services.pricing import PriceTable
 from antiphon.services.usage import TokenUsage, usage_record
 from antiphon.store.database import Database
 from antiphon.store.tables import UsageRecord
@@ -69,6 +72,39 @@ def test_day_sums_equal_record_sums_for_random_queries(url: str) -> None:
             assert _canonical(await store.sums(query)) == _canonical(await store.record_sums(query)), query
         whole = await store.sums(UsageQuery(0, 10**9, 1440 * 10**5))
         assert sum(row.tokens["output_tokens"] for row in whole) == sum(r.output_tokens for r in records)
+        await database.close()
+
+    asyncio.run(scenario())
+
+
+def test_sums_priced_by_the_store_equal_pricing_each_model_and_tier(url: str) -> None:
+    """The Console's usage page has the database price what it sums (`PriceTable.weights`):
+    per group and bucket it must equal pricing each (model, tier) line as the cost report
+    does, from the day rows and from the records alike."""
+    prices = PriceTable({"m1": ModelPrice(input=3.0, output=15.0, cache_read=0.3, cache_write_5m=3.75),
+                         "m2": ModelPrice(input=1.0, output=5.0, cache_write_1h=2.0),
+                         "*": ModelPrice(input=0.5, output=0.25)})
+
+    async def scenario() -> None:
+        rng = random.Random(5)
+        database = await Database.open(url)
+        store = UsageStore(database)
+        await store.add_many(_records(rng, 500, "priced"))
+        base = int(START.timestamp() // 60)
+        for start, width in ((base, 1440), (base + 37, 1440), (base, 60), (base, 2880)):
+            end = base + DAYS * 1440 - 11
+            for group in ("model", "api_key_id", "workspace_id"):
+                priced = await store.sums(UsageQuery(start, end, width, (group,), weights=prices.weights()))
+                lines = await store.sums(UsageQuery(start, end, width, tuple(dict.fromkeys((group, "model", "service_tier")))))
+                expected: dict[tuple[int, str | None], float] = {}
+                for line in lines:
+                    cents = prices.total_cents(line.groups["model"] or "", line.groups["service_tier"] or "standard", line.tokens)
+                    key = (line.bucket, line.groups[group])
+                    expected[key] = expected.get(key, 0.0) + cents
+                got = {(row.bucket, row.groups[group]): row.weighted for row in priced}
+                assert got.keys() == expected.keys()
+                for key, cents in expected.items():
+                    assert math.isclose(got[key], cents, rel_tol=1e-9, abs_tol=1e-9), (group, width, key)
         await database.close()
 
     asyncio.run(scenario())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from antiphon.config import ModelPrice
+from antiphon.store.usage import TOKEN_COLUMNS, Weights
 
 FREE = ModelPrice()
 # Usage columns → (price field, the cost report's token_type).
@@ -38,3 +39,12 @@ class PriceTable:
 
     def total_cents(self, model: str, service_tier: str, tokens: Mapping[str, int]) -> float:
         return sum(self.cents(model, service_tier, column, tokens.get(column, 0)) for column in TOKEN_TYPES)
+
+    def weights(self) -> Weights:
+        """This table as cents per token of each usage column, for the store to price sums
+        as it adds them up (the same arithmetic as `cents`)."""
+        def per_token(price: ModelPrice) -> tuple[float, ...]:
+            return tuple(getattr(price, TOKEN_TYPES[column][0]) / 10_000 for column in TOKEN_COLUMNS)
+
+        by_model = tuple((model, per_token(price)) for model, price in self._prices.items() if model != "*")
+        return Weights(by_model, per_token(self.price("")), tuple(TIER_FACTOR.items()))

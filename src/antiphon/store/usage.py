@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, case, cast, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,30 @@ _NULLABLE = ("api_key_id", "workspace_id")  # '' in usage_days
 
 
 @dataclass(frozen=True)
+class Weights:
+    """A weight per token of each of TOKEN_COLUMNS, by model (`default` for the others),
+    times a factor by service tier (1 for the others): a price table, for the database to
+    sum a cost with the tokens instead of returning a row per model and tier to price."""
+
+    by_model: tuple[tuple[str, tuple[float, ...]], ...]
+    default: tuple[float, ...]
+    tier_factors: tuple[tuple[str, float], ...]
+
+    def expression(self, columns: Any) -> ColumnElement[Any]:
+        def per_model(i: int) -> ColumnElement[Any]:
+            if not self.by_model:
+                return literal(self.default[i])
+            return case(*((columns.model == model, literal(w[i])) for model, w in self.by_model),
+                        else_=literal(self.default[i]))
+
+        weighted = sum((columns[name] * per_model(i) for i, name in enumerate(TOKEN_COLUMNS)), literal(0.0))
+        if not self.tier_factors:
+            return weighted
+        factor = case(*((columns.service_tier == tier, literal(f)) for tier, f in self.tier_factors), else_=literal(1.0))
+        return weighted * factor
+
+
+@dataclass(frozen=True)
 class UsageQuery:
     """Minutes since the epoch; `end_minute` is exclusive. Buckets are `width_minutes` wide
     and aligned to multiples of it (UTC), so a day bucket starts at midnight UTC."""
@@ -43,6 +67,7 @@ class UsageQuery:
     width_minutes: int
     group_by: tuple[str, ...] = ()
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (column, allowed values)
+    weights: Weights | None = None  # also sum the tokens weighted so (UsageSum.weighted)
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,7 @@ class UsageSum:
     bucket: int  # index: bucket start minute // width_minutes
     groups: dict[str, str | None]
     tokens: dict[str, int]  # TOKEN_COLUMNS → sum
+    weighted: float = 0.0  # with UsageQuery.weights: their weighted sum
 
 
 class UsageStore:
@@ -134,7 +160,9 @@ class UsageStore:
         labelled = bucket.label("bucket")
         groups = [columns[name] for name in query.group_by]
         # As BIGINT: PostgreSQL sums BIGINTs to NUMERIC, which would arrive as Decimals.
-        totals = [cast(func.sum(columns[name]), BigInteger) for name in TOKEN_COLUMNS]
+        totals: list[ColumnElement[Any]] = [cast(func.sum(columns[name]), BigInteger) for name in TOKEN_COLUMNS]
+        if query.weights is not None:
+            totals.append(func.sum(query.weights.expression(columns)))
         statement = select(labelled, *groups, *totals).where(*conditions).group_by(labelled, *groups)
         async with self._db.transaction() as session:
             rows = (await session.execute(statement.order_by(labelled))).all()
@@ -163,18 +191,23 @@ def _usage_sums(query: UsageQuery, rows: Sequence[Any], from_days: bool = False)
     for bucket, *values in rows:  # unpacked once: indexing a Row per field costs more
         groups = {name: None if empty and value == "" else value
                   for name, empty, value in zip(names, blank, values)}
-        sums.append(UsageSum(int(bucket), groups, dict(zip(TOKEN_COLUMNS, values[width:]))))
+        tokens = values[width : width + len(TOKEN_COLUMNS)]
+        weighted = float(values[-1] or 0.0) if query.weights is not None else 0.0
+        sums.append(UsageSum(int(bucket), groups, dict(zip(TOKEN_COLUMNS, tokens)), weighted))
     return sums
 
 
 def _merged(query: UsageQuery, parts: Sequence[list[UsageSum]]) -> list[UsageSum]:
     """Sums of the same bucket and group added up; ordered by bucket, then group."""
     merged: dict[tuple[int, tuple[str | None, ...]], dict[str, int]] = {}
+    weighted: dict[tuple[int, tuple[str | None, ...]], float] = defaultdict(float)
     for part in parts:
         for row in part:
             key = (row.bucket, tuple(row.groups[name] for name in query.group_by))
             tokens = merged.setdefault(key, dict.fromkeys(TOKEN_COLUMNS, 0))
             for name, value in row.tokens.items():
                 tokens[name] += value
+            weighted[key] += row.weighted
     ordered = sorted(merged.items(), key=lambda item: (item[0][0], [(v is not None, v or "") for v in item[0][1]]))
-    return [UsageSum(bucket, dict(zip(query.group_by, groups)), tokens) for (bucket, groups), tokens in ordered]
+    return [UsageSum(bucket, dict(zip(query.group_by, groups)), tokens, weighted[(bucket, groups)])
+            for (bucket, groups), tokens in ordered]

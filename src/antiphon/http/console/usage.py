@@ -2,11 +2,12 @@
 or API key, for a range of dates (UTC).
 
 The numbers are the sums behind `/v1/organizations/usage_report/messages` (`UsageStore.sums`,
-which `services/reports.Reports` pages into the report), priced one (group, model, service
-tier) line at a time by the price table behind `/v1/organizations/cost_report`, so the page
-and the Admin API agree to the token and to the cent; the report's JSON shapes are skipped,
-as building them for a year of day buckets took longer than everything else together. A member limited to some workspaces sees only theirs. The
-form is a GET, so a view is a URL that can be shared.
+which `services/reports.Reports` pages into the report), priced by the price table behind
+`/v1/organizations/cost_report` as the database adds them up (`PriceTable.weights`), so the
+page and the Admin API agree to the token and to the cent; the report's JSON shapes are
+skipped, as building them for a year of day buckets took longer than everything else
+together. A member limited to some workspaces sees only theirs. The form is a GET, so a view
+is a URL that can be shared.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from antiphon.http.console.session import CAN_MANAGE_KEYS, Visit, page
 from antiphon.http.routes.admin.views import platform
 from antiphon.ids import utc_now
 from antiphon.services.platform import Platform
-from antiphon.services.pricing import TOKEN_TYPES, PriceTable
 from antiphon.store.pages import PageRequest
-from antiphon.store.usage import MINUTES_PER_DAY, UsageQuery, UsageSum
+from antiphon.store.usage import MINUTES_PER_DAY, UsageQuery, UsageSum, Weights
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -55,14 +55,13 @@ class Selection:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    def query(self, filters: tuple[tuple[str, tuple[str, ...]], ...]) -> UsageQuery:
+    def query(self, filters: tuple[tuple[str, tuple[str, ...]], ...], weights: Weights) -> UsageQuery:
         """The sums the usage report would ask for these days (its buckets aligned the same
-        way), by group, model and service tier (what pricing needs)."""
+        way), by group, each priced as the store adds it up."""
         start = (self.start - EARLIEST).days * MINUTES_PER_DAY
-        column = GROUPS[self.group][0]
         return UsageQuery(start_minute=start, end_minute=start + self.days * MINUTES_PER_DAY,
-                          width_minutes=WIDTHS[self.width],
-                          group_by=tuple(dict.fromkeys((column, "model", "service_tier"))), filters=filters)
+                          width_minutes=WIDTHS[self.width], group_by=(GROUPS[self.group][0],),
+                          filters=filters, weights=weights)
 
 
 def _date(params: QueryParams, name: str, label: str, default: date) -> date:
@@ -147,18 +146,6 @@ def _token_counts(row: UsageSum) -> tuple[int, int, int, int]:
             tokens["cache_read_tokens"], tokens["output_tokens"])
 
 
-def _rates(prices: PriceTable, known: dict[tuple[str, str], list[tuple[str, float]]],
-           row: UsageSum) -> list[tuple[str, float]]:
-    """Cents per token of each column for the row's model and tier, from the price table
-    behind the cost report (an unset tier is "standard" there too); prices are linear, so
-    asking once per (model, tier) saves pricing every line of a year anew."""
-    model, tier = row.groups["model"] or "", row.groups["service_tier"] or "standard"
-    rates = known.get((model, tier))
-    if rates is None:
-        rates = known[(model, tier)] = [(name, prices.cents(model, tier, name, 1)) for name in TOKEN_TYPES]
-    return rates
-
-
 def _bucket_names(selection: Selection, starts: range) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Each bucket's full label (tooltips, table) and its short one (the x axis)."""
     moments = [EPOCH + timedelta(minutes=minute) for minute in starts]
@@ -183,7 +170,7 @@ async def gather(services: Platform, selection: Selection,
                  filters: tuple[tuple[str, tuple[str, ...]], ...], names: dict[str | None, str]) -> UsageView:
     """The range's sums, as the usage report reads them, priced per (model, service tier)
     line as the cost report prices them, folded into the charts' series."""
-    query = selection.query(filters)
+    query = selection.query(filters, services.prices.weights())
     starts = range(query.start_minute, query.end_minute, query.width_minutes)
     buckets, first = len(starts), query.start_minute // query.width_minutes
     column = GROUPS[selection.group][0]
@@ -191,11 +178,10 @@ async def gather(services: Platform, selection: Selection,
     tokens: dict[str | None, list[int]] = defaultdict(lambda: [0] * buckets)
     cents: dict[str | None, list[float]] = defaultdict(lambda: [0.0] * buckets)
     groups: dict[str | None, GroupTotals] = {}
-    rates: dict[tuple[str, str], list[tuple[str, float]]] = {}
     for row in await services.usage.sums(query):
         i, key = row.bucket - first, row.groups[column]
         counts = _token_counts(row)
-        cost = sum(row.tokens[name] * rate for name, rate in _rates(services.prices, rates, row))
+        cost = row.weighted
         totals = groups.get(key) or groups.setdefault(key, GroupTotals(key, names.get(key, key or "")))
         for kind, count in enumerate(counts):
             by_type[kind][i] += count
