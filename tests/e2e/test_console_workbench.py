@@ -157,6 +157,49 @@ def test_a_member_runs_gets_code_and_saves_a_prompt(
     context.close()
 
 
+WEATHER_TOOL = [{"name": "get_weather", "description": "The weather in a city",
+                 "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                                  "required": ["city"]}}]
+
+
+def test_tool_calls_and_thinking_are_shown_as_such(
+    platform: PlatformServer, lab: dict, browser: playwright_api.Browser, shots: Path
+) -> None:
+    """A run that must call a tool shows a tool-use block with its schema-valid input, and
+    one with extended thinking shows the thinking apart from the answer; the request each
+    sent is what the form said."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    sign_in(page, platform.url, *MEMBER)
+    page.goto(f"{platform.url}/console/workbench")
+    page.get_by_label("Message 1", exact=True).fill("What is the weather in Paris?")
+    page.get_by_label("Max tokens", exact=True).fill("64")
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_role("textbox", name="Tools").fill(json.dumps(WEATHER_TOOL))
+    page.get_by_label("Tool choice").select_option("any")
+    with page.expect_request("**/console/workbench/run") as sent:
+        page.get_by_role("button", name="Run", exact=True).click()
+    assert sent.value.post_data_json["tool_choice"] == {"type": "any"}
+    usage = page.locator("#wb-usage")
+    playwright_api.expect(usage).to_contain_text("Stop reason: tool_use", timeout=60_000)
+    block = page.locator("#wb-answer .wb-block-tool_use")
+    assert block.locator(".wb-block-label").text_content() == "Tool use: get_weather"
+    assert isinstance(json.loads(block.locator(".wb-block-body").inner_text())["city"], str)
+    screenshot(page, shots, "25-workbench-tool-use")
+
+    page.get_by_role("textbox", name="Tools").fill("")
+    page.get_by_label("Extended thinking").check()
+    page.get_by_label("Thinking budget").fill("1024")
+    page.get_by_label("Max tokens", exact=True).fill("1100")
+    with page.expect_request("**/console/workbench/run") as sent:
+        page.get_by_role("button", name="Run", exact=True).click()
+    assert sent.value.post_data_json["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    playwright_api.expect(usage).to_contain_text("Time to first token", timeout=180_000)
+    thinking = page.locator("#wb-answer .wb-block-thinking")
+    assert thinking.locator(".wb-block-label").text_content() == "Thinking"
+    assert thinking.locator(".wb-block-body").inner_text().strip()
+    page.close()
+
+
 def test_bad_input_is_refused_with_a_clear_message(
     platform: PlatformServer, lab: dict, browser: playwright_api.Browser, shots: Path
 ) -> None:
@@ -169,7 +212,7 @@ def test_bad_input_is_refused_with_a_clear_message(
     assert page.get_by_role("alert").inner_text() == "Fill in the variable {{NAME}} under Variables."
     page.get_by_label("NAME", exact=True).fill("Ada")
 
-    page.get_by_label("Tools").fill('[{"name": "get_weather",')
+    page.get_by_role("textbox", name="Tools").fill('[{"name": "get_weather",')
     page.get_by_role("button", name="Run", exact=True).click()
     alert = page.get_by_role("alert")
     assert alert.inner_text().startswith("Tools is not valid JSON")
@@ -177,7 +220,7 @@ def test_bad_input_is_refused_with_a_clear_message(
     screenshot(page, shots, "24-workbench-bad-tools")
 
     # Valid JSON that the API refuses: its error, in its envelope, shown in the page.
-    page.get_by_label("Tools").fill('[{"name": "get_weather"}]')
+    page.get_by_role("textbox", name="Tools").fill('[{"name": "get_weather"}]')
     with page.expect_response("**/console/workbench/run") as ran:
         page.get_by_role("button", name="Run", exact=True).click()
     assert ran.value.status == 400 and ran.value.json()["error"]["type"] == "invalid_request_error"

@@ -45,6 +45,7 @@ class PromptState(_Strict):
     thinking: bool = False
     thinking_budget: int | None = None
     tools: str = ""
+    tool_choice: Literal["auto", "any", "none"] = "auto"
     output_schema: str = ""
 
 

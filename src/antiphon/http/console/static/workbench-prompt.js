@@ -153,7 +153,11 @@ export function buildRequest() {
   }
   const tools = jsonField("wb-tools", "Tools", (value) =>
     Array.isArray(value) ? "" : "expected a JSON array of tools, such as [{\"name\": …}]");
-  if (tools !== undefined) request.tools = tools;
+  if (tools !== undefined) {
+    request.tools = tools;
+    const choice = $("wb-tool-choice").value;
+    if (choice !== "auto") request.tool_choice = { type: choice };
+  }
   const schema = jsonField("wb-schema", "Structured output", (value) =>
     value && typeof value === "object" && !Array.isArray(value) ? "" : "expected a JSON schema object");
   if (schema !== undefined) request.output_config = { format: { type: "json_schema", schema } };

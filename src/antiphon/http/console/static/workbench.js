@@ -138,6 +138,7 @@ function state() {
     thinking: $("wb-thinking").checked,
     thinking_budget: Number.isInteger(numberOrNull("wb-budget")) ? numberOrNull("wb-budget") : null,
     tools: $("wb-tools").value,
+    tool_choice: $("wb-tool-choice").value,
     output_schema: $("wb-schema").value,
   };
 }
@@ -158,6 +159,7 @@ function applyState(saved) {
   $("wb-budget").value = saved.thinking_budget ?? "";
   $("wb-budget").disabled = !saved.thinking;
   $("wb-tools").value = saved.tools;
+  $("wb-tool-choice").value = saved.tool_choice;
   $("wb-schema").value = saved.output_schema;
   refreshVariables();
 }
