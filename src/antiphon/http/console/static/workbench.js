@@ -50,7 +50,7 @@ async function errorText(response) {
 function setRunning(controller) {
   running = controller;
   $("wb-run").disabled = Boolean(controller);
-  $("wb-stop").hidden = !controller;
+  $("wb-stop-run").hidden = !controller;
 }
 
 async function run() {
@@ -222,7 +222,7 @@ function start() {
   });
   $("wb-thinking").addEventListener("change", () => { $("wb-budget").disabled = !$("wb-thinking").checked; });
   $("wb-run").addEventListener("click", run);
-  $("wb-stop").addEventListener("click", () => running && running.abort());
+  $("wb-stop-run").addEventListener("click", () => running && running.abort());
   $("wb-get-code").addEventListener("click", getCode);
   $("wb-code-close").addEventListener("click", () => $("wb-code").close());
   $("wb-code").addEventListener("click", (event) => {
