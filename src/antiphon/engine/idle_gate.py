@@ -23,11 +23,13 @@ class IdleGate:
         self._idle.set()  # nothing runs before the first request
 
     def engine_busy(self, busy: bool) -> None:
-        """Called by the engine thread whenever it starts or stops having work."""
-        if busy:
-            self._idle.clear()
-        else:
-            self._idle.set()
+        """Called by the engine thread on every turn of its loop: the event (and its lock)
+        is touched only when the state changes."""
+        if busy == self._idle.is_set():
+            if busy:
+                self._idle.clear()
+            else:
+                self._idle.set()
 
     def deadline(self) -> float:
         """The latest moment (monotonic) work given now should wait until."""
