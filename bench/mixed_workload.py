@@ -14,10 +14,13 @@ Every --window-minutes it reports output tok/s (tokens of requests finished in t
 time to first token p50/p95 per kind, the gaps between text deltas (ITL) p50/p95, requests
 and failures, and the server's resident memory (VmRSS, sampled every 5 s). A cache that
 grows without bound, or a step that slows as it fills, shows as drift from the first
-window to the last.
+window to the last. With --warmup-minutes the same clients run that long first (reported
+as window 0, left out of the drift): a server in real use is warm, and a cold start's first
+12,000-token prefill would otherwise make the first window no measure of drift.
 
     .venv/bin/antiphon serve --api-key k &
-    .venv/bin/python bench/mixed_workload.py --api-key k --server-pid $! --minutes 30
+    .venv/bin/python bench/mixed_workload.py --api-key k --server-pid $! --minutes 30 \
+        --warmup-minutes 5
 """
 
 from __future__ import annotations
@@ -95,7 +98,9 @@ async def stream(client: httpx.AsyncClient, kind: str, body: dict) -> Sample:
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.deadline = time.monotonic() + args.minutes * 60
+        self.began = time.monotonic()
+        self.measured_from = self.began + args.warmup_minutes * 60
+        self.deadline = self.measured_from + args.minutes * 60
         self.samples: list[Sample] = []
         self.rss: list[tuple[float, float]] = []  # (when, MiB)
 
@@ -165,19 +170,24 @@ def _percentile(values: list[float], q: float) -> float | None:
     return percentile(values, q) if values else None
 
 
-def windows(run: Run, began: float) -> list[dict]:
+def windows(run: Run) -> list[dict]:
+    """Window 0 is the warm-up (when there is one); windows 1… are measured."""
     size = run.args.window_minutes * 60
     count = max(1, int(round(run.args.minutes * 60 / size)))
+    bounds = [(run.measured_from + k * size, run.measured_from + (k + 1) * size)
+              for k in range(count)]
+    if run.measured_from > run.began:
+        bounds.insert(0, (run.began, run.measured_from))
+    first = 0 if run.measured_from > run.began else 1
     rows = []
-    for index in range(count):
-        low, high = began + index * size, began + (index + 1) * size
+    for index, (low, high) in enumerate(bounds, start=first):
         done = [s for s in run.samples if low <= s.finished < high]
         gaps = [gap for s in run.samples for when, gap in s.gaps if low <= when < high]
         row: dict = {
-            "window": index + 1,
+            "window": index,
             "requests": sum(s.ok for s in done),
             "failed": sum(not s.ok for s in done),
-            "output_tps": sum(s.output_tokens for s in done if s.ok) / size,
+            "output_tps": sum(s.output_tokens for s in done if s.ok) / (high - low),
             "itl_p50_ms": _ms(_percentile(gaps, 50)),
             "itl_p95_ms": _ms(_percentile(gaps, 95)),
             "rss_max_mib": max((mib for when, mib in run.rss if low <= when < high), default=None),
@@ -210,6 +220,12 @@ def table(rows: list[dict]) -> str:
             f"| {fmt(row['chat_ttft_p50_ms'])} / {fmt(row['agentic_ttft_p50_ms'])} / "
             f"{fmt(row['claude-code_ttft_p50_ms'])} | {fmt(row['rss_max_mib'])} |"
         )
+    measured = [row for row in rows if row["window"] >= 1]
+    if len(measured) > 1 and measured[0]["output_tps"]:
+        first, last = measured[0], measured[-1]
+        lines.append(f"\nlast window / first measured window: output tok/s "
+                     f"{last['output_tps'] / first['output_tps']:.2f}×, ITL p50 "
+                     f"{(last['itl_p50_ms'] or 0) / (first['itl_p50_ms'] or 1):.2f}×")
     return "\n".join(lines)
 
 
@@ -220,6 +236,8 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--window-minutes", type=float, default=5)
+    parser.add_argument("--warmup-minutes", type=float, default=0,
+                        help="run the same clients this long first (window 0, not measured)")
     parser.add_argument("--chat", type=int, default=4, help="chat workers")
     parser.add_argument("--agents", type=int, default=2, help="agentic conversations at once")
     parser.add_argument("--claude-code", type=int, default=1, help="1: a Claude Code client")
@@ -227,9 +245,8 @@ def main() -> None:
     parser.add_argument("--json", default=None, metavar="OUT.json")
     args = parser.parse_args()
     run = Run(args)
-    began = time.monotonic()
     asyncio.run(run.go())
-    rows = windows(run, began)
+    rows = windows(run)
     print(table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps({"params": vars(args), "windows": rows}, indent=2))
