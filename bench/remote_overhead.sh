@@ -14,6 +14,12 @@
 #
 #   bash bench/build_llama_server.sh
 #   ROUNDS=2 bash bench/remote_overhead.sh
+#   PIN=1 ROUNDS=2 bash bench/remote_overhead.sh   # the front on a core of its own (below)
+#
+# PIN=1 splits the machine: the upstream gets the last core (`taskset`, THREADS defaults to
+# 1 there), the fronts and the load generator the others. The front's cost is then its own
+# work, not what it takes from the upstream's spinning threads; on a 2-core VM that is the
+# only way to measure it apart from that contention.
 #   bash bench/setup_vllm.sh && UPSTREAM=vllm ROUNDS=2 bash bench/remote_overhead.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +32,15 @@ MAX_TOKENS=${MAX_TOKENS:-128}
 ROUNDS=${ROUNDS:-2}
 PARALLEL=${PARALLEL:-8}
 CTX=${CTX:-4096}
-THREADS=${THREADS:-$(nproc)}
+PIN=${PIN:-0}
+if [ "$PIN" = 1 ]; then
+  last=$(( $(nproc) - 1 ))
+  UPSTREAM_CPUS="taskset -c $last" FRONT_CPUS="taskset -c 0-$(( last > 0 ? last - 1 : 0 ))"
+  THREADS=${THREADS:-1}
+else
+  UPSTREAM_CPUS="" FRONT_CPUS=""
+  THREADS=${THREADS:-$(nproc)}
+fi
 WARM_REQUESTS=${WARM_REQUESTS:-200}
 LITELLM=${LITELLM:-1}
 UPSTREAM=${UPSTREAM:-llama-server}
@@ -53,20 +67,20 @@ wait_healthy() {  # $1: url, $2: pid, $3: log
 
 if [ "$UPSTREAM" = vllm ]; then
   # As it is run in production: graphs compiled, prefix caching on (its default).
-  VLLM_CPU_KVCACHE_SPACE=2 "$CACHE/vllm-venv/bin/python" -m vllm.entrypoints.openai.api_server \
+  VLLM_CPU_KVCACHE_SPACE=2 $UPSTREAM_CPUS "$CACHE/vllm-venv/bin/python" -m vllm.entrypoints.openai.api_server \
       --model "$CACHE/smollm2-hf" --served-model-name smol --dtype float32 \
       --max-model-len "$CTX" --enable-prompt-tokens-details \
       --host 127.0.0.1 --port $UPSTREAM_PORT > "$RESULTS/vllm.log" 2>&1 &
   pids+=($!); wait_healthy "http://127.0.0.1:$UPSTREAM_PORT/health" "$!" "$RESULTS/vllm.log"
   spec="smol=vllm:http://127.0.0.1:$UPSTREAM_PORT;tokenizer=embedded"
 else
-  "$LLAMA_SERVER" -m "$GGUF" -c $((CTX * PARALLEL)) --parallel "$PARALLEL" -t "$THREADS" \
+  $UPSTREAM_CPUS "$LLAMA_SERVER" -m "$GGUF" -c $((CTX * PARALLEL)) --parallel "$PARALLEL" -t "$THREADS" \
       --host 127.0.0.1 --port $UPSTREAM_PORT > "$RESULTS/llama-server.log" 2>&1 &
   pids+=($!); wait_healthy "http://127.0.0.1:$UPSTREAM_PORT/health" "$!" "$RESULTS/llama-server.log"
   spec="smol=llama-server:http://127.0.0.1:$UPSTREAM_PORT"
 fi
 
-ANTIPHON_DATA_DIR="$RESULTS/antiphon-data" "$PYTHON" -m antiphon serve --port $ANTIPHON_PORT \
+ANTIPHON_DATA_DIR="$RESULTS/antiphon-data" $FRONT_CPUS "$PYTHON" -m antiphon serve --port $ANTIPHON_PORT \
     --api-key $KEY --max-queue 256 --model "$spec" > "$RESULTS/antiphon.log" 2>&1 &
 pids+=($!); wait_healthy "http://127.0.0.1:$ANTIPHON_PORT/health" "$!" "$RESULTS/antiphon.log"
 targets="direct antiphon"
@@ -84,7 +98,7 @@ model_list:
       api_base: http://127.0.0.1:$UPSTREAM_PORT/v1
       api_key: none
 EOF
-  LITELLM_MASTER_KEY=$KEY LITELLM_LOCAL_MODEL_COST_MAP=True "$CACHE/litellm-venv/bin/litellm" --config "$RESULTS/litellm.yaml" --port $LITELLM_PORT \
+  LITELLM_MASTER_KEY=$KEY LITELLM_LOCAL_MODEL_COST_MAP=True $FRONT_CPUS "$CACHE/litellm-venv/bin/litellm" --config "$RESULTS/litellm.yaml" --port $LITELLM_PORT \
       --num_workers 1 > "$RESULTS/litellm.log" 2>&1 &
   pids+=($!); wait_healthy "http://127.0.0.1:$LITELLM_PORT/health/liveliness" "$!" "$RESULTS/litellm.log"
   targets="direct antiphon litellm"
@@ -100,7 +114,7 @@ url_of() {
 
 # Warm the upstream (and each front) with other prompts first: a server in use.
 for target in $targets; do
-  "$PYTHON" bench/loadgen.py --url "$(url_of "$target")" --api-key $KEY --model smol \
+  $FRONT_CPUS "$PYTHON" bench/loadgen.py --url "$(url_of "$target")" --api-key $KEY --model smol \
       --concurrency 8 --requests $((WARM_REQUESTS / 2)) --max-tokens 32 --temperature 0.7 \
       --prompt-file bench/warm_prompts.txt --warmup 0 > /dev/null
 done
@@ -110,7 +124,7 @@ for round in $(seq "$ROUNDS"); do
   for _ in $(seq $(( (round - 1) % 3 ))); do order="$(echo "$order" | cut -d' ' -f2-) $(echo "$order" | cut -d' ' -f1)"; done
   for c in $CONCURRENCY; do
     for target in $order; do
-      "$PYTHON" bench/loadgen.py --url "$(url_of "$target")" --api-key $KEY --model smol \
+      $FRONT_CPUS "$PYTHON" bench/loadgen.py --url "$(url_of "$target")" --api-key $KEY --model smol \
           --concurrency "$c" --requests "$REQUESTS" --max-tokens "$MAX_TOKENS" --temperature 0 \
           --label "$target" --json "$RESULTS/r$round-c$c-$target.json" --warmup 2 > /dev/null
       echo "round $round C=$c $target done"

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from antiphon.engine.base import Grammar, SamplingParams
-from antiphon.engine.remote import sglang, vllm
+from antiphon.engine.remote import llama_server, sglang, vllm
 from antiphon.engine.remote.segment import (
     Segment,
     UpstreamEnded,
@@ -213,3 +213,18 @@ def test_sglang_facts_come_from_its_models_list_and_server_info() -> None:
                       "/server_info": (404, b'{"detail": "Not Found"}'),
                       "/get_server_info": (200, json.dumps(older).encode())}, sglang.read_facts)
     assert facts == UpstreamFacts(32768, 16, "m")
+
+
+@pytest.mark.parametrize(("temperature", "top_k", "sent_top_k"), [
+    (0.0, None, 1),  # greedy: one candidate is the argmax, and skips a whole-vocabulary softmax
+    (0.0, 40, 1),
+    (0.7, None, 0),  # sampling from the whole distribution, as the API means it
+    (0.7, 40, 40),
+])
+def test_llama_server_keeps_one_candidate_only_when_greedy(
+    temperature: float, top_k: int | None, sent_top_k: int
+) -> None:
+    sampling = SamplingParams(temperature=temperature, top_k=top_k, top_p=None, seed=None)
+    body = llama_server.completion_body(Segment((1, 2), 8, sampling))
+    assert body["top_k"] == sent_top_k and body["temperature"] == temperature
+    assert body["samplers"] == ["top_k", "top_p", "temperature"] and body["top_p"] == 1.0

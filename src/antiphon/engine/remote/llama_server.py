@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from antiphon.engine.base import SamplingParams
 from antiphon.engine.remote.segment import (
     Segment,
     UpstreamEnded,
@@ -48,7 +49,7 @@ def completion_body(segment: Segment) -> dict[str, Any]:
         "return_tokens": True,
         "return_progress": True,
         "temperature": max(sampling.temperature, 0.0),
-        "top_k": sampling.top_k or 0,
+        "top_k": _top_k(sampling),
         "top_p": 1.0 if sampling.top_p is None else sampling.top_p,
         "samplers": ["top_k", "top_p", "temperature"],
         "min_p": 0.0, "typical_p": 1.0, "repeat_penalty": 1.0, "presence_penalty": 0.0,
@@ -68,6 +69,15 @@ def completion_body(segment: Segment) -> dict[str, Any]:
                 for word in grammar.lazy_triggers
             ]
     return body
+
+
+def _top_k(sampling: SamplingParams) -> int:
+    """At temperature 0 the answer is the argmax however many candidates the chain keeps, so
+    keep one: with none (0) llama-server's chain ends in a softmax over the whole vocabulary
+    for every token (~0.3 ms a token for SmolLM2's 49,152, 5% of its ITL on one core)."""
+    if sampling.temperature <= 0:
+        return 1
+    return sampling.top_k or 0
 
 
 async def stream_completion(
