@@ -1,7 +1,8 @@
 """The vLLM and SGLang dialects against an in-process HTTP server that answers with the
 events those engines send (vLLM 0.32's `/v1/completions` as run in tests/e2e; SGLang
 0.5.23's `/generate` as its `tokenizer_manager.py` and `http_server.py` write them): the
-requests they build, and the events they make of each answer, errors included."""
+requests they build, and the events they make of each answer, errors included; and the
+sampling settings of llama-server's request body."""
 
 from __future__ import annotations
 
