@@ -33,9 +33,7 @@ class PriceTable:
 
     def cents(self, model: str, service_tier: str, column: str, tokens: int) -> float:
         """Cost of `tokens` of one usage column (see TOKEN_TYPES)."""
-        field, _ = TOKEN_TYPES[column]
-        dollars_per_million: float = getattr(self.price(model), field)
-        return tokens * dollars_per_million / 10_000 * TIER_FACTOR.get(service_tier, 1.0)
+        return tokens * _cents_per_token(self.price(model), column) * TIER_FACTOR.get(service_tier, 1.0)
 
     def total_cents(self, model: str, service_tier: str, tokens: Mapping[str, int]) -> float:
         return sum(self.cents(model, service_tier, column, tokens.get(column, 0)) for column in TOKEN_TYPES)
@@ -44,7 +42,13 @@ class PriceTable:
         """This table as cents per token of each usage column, for the store to price sums
         as it adds them up (the same arithmetic as `cents`)."""
         def per_token(price: ModelPrice) -> tuple[float, ...]:
-            return tuple(getattr(price, TOKEN_TYPES[column][0]) / 10_000 for column in TOKEN_COLUMNS)
+            return tuple(_cents_per_token(price, column) for column in TOKEN_COLUMNS)
 
         by_model = tuple((model, per_token(price)) for model, price in self._prices.items() if model != "*")
         return Weights(by_model, per_token(self.price("")), tuple(TIER_FACTOR.items()))
+
+
+def _cents_per_token(price: ModelPrice, column: str) -> float:
+    """A usage column's price (US dollars per million tokens) as cents per token."""
+    dollars_per_million: float = getattr(price, TOKEN_TYPES[column][0])
+    return dollars_per_million / 10_000

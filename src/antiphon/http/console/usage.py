@@ -168,8 +168,8 @@ async def _names(services: Platform, visit: Visit, request: Request, group: str)
 
 async def gather(services: Platform, selection: Selection,
                  filters: tuple[tuple[str, tuple[str, ...]], ...], names: dict[str | None, str]) -> UsageView:
-    """The range's sums, as the usage report reads them, priced per (model, service tier)
-    line as the cost report prices them, folded into the charts' series."""
+    """The range's sums, as the usage report reads them, priced by the database with the
+    cost report's prices (`PriceTable.weights`), folded into the charts' series."""
     query = selection.query(filters, services.prices.weights())
     starts = range(query.start_minute, query.end_minute, query.width_minutes)
     buckets, first = len(starts), query.start_minute // query.width_minutes
@@ -181,14 +181,13 @@ async def gather(services: Platform, selection: Selection,
     for row in await services.usage.sums(query):
         i, key = row.bucket - first, row.groups[column]
         counts = _token_counts(row)
-        cost = row.weighted
         totals = groups.get(key) or groups.setdefault(key, GroupTotals(key, names.get(key, key or "")))
         for kind, count in enumerate(counts):
             by_type[kind][i] += count
             totals.tokens[kind] += count
         tokens[key][i] += sum(counts)
-        cents[key][i] += cost
-        totals.cents += cost
+        cents[key][i] += row.weighted
+        totals.cents += row.weighted
     labels, ticks = _bucket_names(selection, starts)
     ranked = sorted(groups.values(), key=lambda g: (-g.total_tokens, -g.cents, g.name))
     bucket_cents = [sum(values[i] for values in cents.values()) for i in range(buckets)]
