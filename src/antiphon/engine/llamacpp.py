@@ -49,7 +49,7 @@ from antiphon.engine.llamacpp_sequence import SequenceRun, Submission, Vocabular
 from antiphon.engine.os_thread import name_this_thread
 from antiphon.engine.prefix_cache import PrefixCache
 from antiphon.engine.prefix_store import PrefixStore
-from antiphon.engine.sampling import greedy_tokens
+from antiphon.engine.row_sampling import pick_tokens, step_logits
 from antiphon.engine.scheduler import Scheduler, Sequence, StepItem
 from antiphon.engine.stream import GenerationStream
 from antiphon.errors import AntiphonError, InternalError, Overloaded
@@ -271,11 +271,11 @@ class LlamaCppEngine:
         for sequence in self._scheduler.prewarmed:  # max_tokens 0: the prompt is cached
             self._finish(self._active[sequence.request_id], "max_tokens", outbox)
         self._scheduler.prewarmed.clear()
-        greedy = self._greedy_picks(sample_rows)
+        picks = self._row_picks(sample_rows)
         for output, (row, item) in enumerate(sample_rows):
             run = self._active[item.sequence.request_id]
             try:
-                token = greedy[output]
+                token = picks[output]
                 if token is None:
                     token = run.next_token(self._context, row)
             except GrammarDeadEnd:
@@ -288,17 +288,15 @@ class LlamaCppEngine:
             self._on_token(run, token, outbox)
         send(outbox)
 
-    def _greedy_picks(self, sample_rows: list[tuple[int, StepItem]]) -> list[int | None]:
-        """The next token of each plain greedy sequence of the step (temperature 0 without
-        grammar or thinking), all by one argmax over the step's logits; None for the others,
-        which sample through their own chains."""
-        plain = [
-            self._active[item.sequence.request_id].samples_plain_greedy for _, item in sample_rows
+    def _row_picks(self, sample_rows: list[tuple[int, StepItem]]) -> list[int | None]:
+        """The next token of each plain sequence of the step, all picked in one pass over the
+        step's logits; None for the others, which sample through their own chains."""
+        samplers = [
+            self._active[item.sequence.request_id].row_sampler for _, item in sample_rows
         ]
-        if not any(plain):
-            return [None] * len(plain)
-        best = greedy_tokens(self._context, len(plain), self.model.n_vocab)
-        return [token if greedy else None for token, greedy in zip(best, plain)]
+        if not any(samplers):
+            return [None] * len(samplers)
+        return pick_tokens(step_logits(self._context, len(samplers), self.model.n_vocab), samplers)
 
     def _on_token(self, run: SequenceRun, token: int, outbox: Outbox) -> None:
         run.last_token_at = self._counts.observe_token(

@@ -1,8 +1,9 @@
 """Engine-thread state of one sequence in the llama.cpp backend: how its next token is chosen.
 
-A sequence has up to two sampler chains. While a thinking section is open it samples from a
-chain that cannot end the turn; after it, from the answer chain, which carries the grammar.
-Tokens the engine writes itself (the close of a thinking section) bypass both.
+Its tokens are picked with the rest of the step's (engine/row_sampling.py): while a thinking
+section is open, never one that ends the turn; after it, as the request samples. Under a
+grammar, the answer samples through a llama.cpp chain that carries it instead, and tokens
+the engine writes itself (the close of a thinking section) bypass both.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from antiphon.engine.base import GenerationEvent, GenerationRequest
 from antiphon.engine.detokenizer import Detokenizer
 from antiphon.engine.grammar_sampling import GrammarSampler
 from antiphon.engine.lazy_trigger import TriggerWatch
+from antiphon.engine.row_sampling import RowSampler
 from antiphon.engine.sampling import build_sampler_chain
 from antiphon.engine.scheduler import Sequence
 from antiphon.engine.thinking_section import ThinkingSection
@@ -84,40 +86,44 @@ class SequenceRun:
             # Control tokens render as no text, but the grammar judges them by their literal
             # text: one could pass the grammar yet vanish from the output it constrains.
             banned = facts.control_tokens
-        # Its every next token is the argmax of the raw logits: greedy, with no grammar,
-        # banned tokens or thinking section in the way (the engine picks those of a whole
-        # step at once).
-        self.samples_plain_greedy = (
-            request.sampling.greedy and request.grammar is None and request.thinking is None
-        )
-        self._answer = build_sampler_chain(
+        # Without a grammar its tokens are picked with the rest of the step's, in numpy
+        # (engine/row_sampling.py); under one, through a llama.cpp chain of its own.
+        rows = RowSampler.of(request.sampling)
+        self._answer_rows = rows if request.grammar is None else None
+        self._answer = None if request.grammar is None else build_sampler_chain(
             request.sampling, n_vocab=facts.n_vocab, banned_tokens=banned
         )
-        self._thinking_chain: llama_cpp.llama_sampler_p | None = None
         self.thinking: ThinkingSection | None = None
+        self._thinking_rows: RowSampler | None = None
         if request.thinking is not None:
             self.thinking = ThinkingSection(request.thinking, facts.tokenize_template_text)
-            self._thinking_chain = build_sampler_chain(
-                request.sampling, n_vocab=facts.n_vocab, banned_tokens=facts.end_of_generation
-            )
+            # Thinking cannot end the turn: it ends by its close tag, which the model writes
+            # or the engine forces when the budget is spent.
+            self._thinking_rows = rows.banning(facts.end_of_generation)
 
     @property
     def request_id(self) -> str:
         return self.sequence.request_id
 
-    def next_token(self, context: llama_cpp.llama_context_p, row: int) -> int:
-        """The token to append after the logits in `row`: forced, or sampled by the chain
-        for the current part of the output."""
+    @property
+    def row_sampler(self) -> RowSampler | None:
+        """How the step picks its next token with the others' (engine/row_sampling.py); None
+        when `next_token` gives it: forced, or sampled under its grammar."""
         thinking = self.thinking
-        if thinking is not None:
-            forced = thinking.next_forced()
-            if forced is not None:
-                return forced
-            if thinking.open:
-                return int(llama_cpp.llama_sampler_sample(self._thinking_chain, context, row))
-        if self._grammar is not None:
-            return self._grammar.sample(self._answer, context, row)  # may raise GrammarDeadEnd
-        return int(llama_cpp.llama_sampler_sample(self._answer, context, row))
+        if thinking is not None and thinking.forcing:
+            return None
+        if thinking is not None and thinking.open:
+            return self._thinking_rows
+        return self._answer_rows
+
+    def next_token(self, context: llama_cpp.llama_context_p, row: int) -> int:
+        """The token to append after the logits in `row`, where `row_sampler` is None: the
+        thinking section's forced close, or the grammar's pick."""
+        thinking = self.thinking
+        if thinking is not None and (forced := thinking.next_forced()) is not None:
+            return forced
+        assert self._grammar is not None and self._answer is not None, "picked by the step"
+        return self._grammar.sample(self._answer, context, row)  # may raise GrammarDeadEnd
 
     def note_written(self, token: int) -> None:
         """Track the thinking section, and whether a lazy grammar took over, through the
@@ -136,8 +142,7 @@ class SequenceRun:
 
     def free(self) -> None:
         faults.on_free()
-        llama_cpp.llama_sampler_free(self._answer)
+        if self._answer is not None:
+            llama_cpp.llama_sampler_free(self._answer)
         if self._grammar is not None:
             self._grammar.free()
-        if self._thinking_chain is not None:
-            llama_cpp.llama_sampler_free(self._thinking_chain)

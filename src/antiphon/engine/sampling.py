@@ -8,7 +8,6 @@ import re
 from collections.abc import Sequence
 
 import llama_cpp
-import numpy
 
 from antiphon.engine.base import Grammar, SamplingParams
 from antiphon.errors import InternalError
@@ -71,12 +70,3 @@ def build_sampler_chain(
     seed = params.seed if params.seed is not None else random.getrandbits(32)
     llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
     return chain
-
-
-def greedy_tokens(context: llama_cpp.llama_context_p, outputs: int, n_vocab: int) -> list[int]:
-    """The highest-scoring token of each of the step's `outputs` rows of logits (llama.cpp
-    keeps them contiguous, in batch order), in one numpy pass. llama.cpp's own greedy
-    sampler copies the whole vocabulary into a candidate array first, ~50 µs a row: at 64
-    sequences most of a step's Python time. Ties go to the lowest id, as they do there."""
-    logits = numpy.ctypeslib.as_array(llama_cpp.llama_get_logits(context), shape=(outputs, n_vocab))
-    return [int(token) for token in logits.argmax(axis=1)]

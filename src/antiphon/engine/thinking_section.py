@@ -24,6 +24,11 @@ class ThinkingSection:
         self.open = True
         self.tokens = 0
 
+    @property
+    def forcing(self) -> bool:
+        """Whether the engine writes the next token itself (`next_forced`)."""
+        return bool(self._forced)
+
     def next_forced(self) -> int | None:
         """The next token the engine must write instead of sampling, if any."""
         return self._forced.popleft() if self._forced else None
