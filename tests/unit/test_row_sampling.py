@@ -72,7 +72,8 @@ def llama_distribution(row: numpy.ndarray, params: SamplingParams) -> numpy.ndar
     if params.top_k:
         llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_k(params.top_k))
     if params.top_p is not None:
-        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
+        top_p = llama_cpp.llama_sampler_init_top_p(params.top_p, 1)
+        llama_cpp.llama_sampler_chain_add(chain, top_p)
     llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(params.temperature))
     data = (llama_cpp.llama_token_data * len(row))()
     fields = numpy.ctypeslib.as_array(data)
@@ -223,5 +224,15 @@ def test_a_banned_token_is_never_picked_even_when_it_is_the_best(rows: numpy.nda
             assert best not in picks
             if params.temperature == 0.0:  # the next best, as llama.cpp's bias + greedy gives
                 assert picks[0] == int(numpy.argsort(-row, kind="stable")[1])
-    shared = pick_tokens(rows[:1], [RowSampler.of(SamplingParams(0.0)).banning([int(rows[0].argmax())])])
-    assert shared[0] != int(rows[0].argmax())
+    best = int(rows[0].argmax())
+    banning = RowSampler.of(SamplingParams(temperature=0.0)).banning([best])
+    assert pick_tokens(rows[:1], [banning])[0] != best
+
+
+def test_top_k_keeps_exactly_k_taking_ties_at_the_edge_by_id() -> None:
+    row = numpy.zeros(1000, dtype=numpy.float32)
+    row[[5, 10, 15]] = 2.0
+    sampler = RowSampler.of(SamplingParams(temperature=1.0, top_k=2))
+    assert sorted(sampler.distribution(row)[0].tolist()) == [5, 10]
+    sampler = RowSampler.of(SamplingParams(temperature=1.0, top_k=5))
+    assert sorted(sampler.distribution(row)[0].tolist()) == [0, 1, 5, 10, 15]

@@ -30,12 +30,14 @@ from antiphon.engine.base import SamplingParams
 # float32's resolution of a sum of probabilities, so leaving them out changes no draw's odds
 # that llama.cpp's own float arithmetic would show.
 NEGLIGIBLE_LOGITS = 28.0
-# Windows below a row's best logit that top-k and top-p look in first, widest last.
+# Windows below a row's best logit that top-p looks in first, widest last.
 WINDOWS = (2.0, 4.0, 8.0, 16.0)
 # A nucleus window larger than this is narrowed down before it is sorted, in at most
 # NARROWING_STEPS halvings.
 SORT_AT_ONCE = 1024
 NARROWING_STEPS = 12
+# top-k looks at every (vocabulary / (TOP_K_SAMPLE × k))-th logit first.
+TOP_K_SAMPLE = 32
 # Weights summed per block before a draw looks inside one block.
 DRAW_BLOCK = 512
 
@@ -90,9 +92,9 @@ class RowSampler:
 
 
 def widening(best: numpy.float32, reach: float) -> Iterator[numpy.float32]:
-    """Cut-off logits from just below the best down to `reach` below it: most rows' top-k
-    and nucleus lie within a few logits of the best, and a compare over the vocabulary costs
-    far less than a partition or sort of it."""
+    """Cut-off logits from just below the best down to `reach` below it: most rows' nucleus
+    lies within a few logits of the best, and a compare over the vocabulary costs far less
+    than a sort of it."""
     for below in WINDOWS:
         if below < reach:
             yield best - numpy.float32(below)
@@ -100,15 +102,19 @@ def widening(best: numpy.float32, reach: float) -> Iterator[numpy.float32]:
 
 
 def top_k(row: numpy.ndarray, best: numpy.float32, k: int, reach: float) -> numpy.ndarray:
-    """The `k` best tokens (fewer where the rest are negligible); among equal logits at the
-    edge, any."""
-    for cut in widening(best, reach):
-        if numpy.count_nonzero(row >= cut) >= k:
-            break
+    """The `k` best tokens (fewer where the rest are negligible). The k-th best of every
+    `stride`-th logit is a cut that at least k tokens reach (a subset holds no more above any
+    value than the whole), and about k × stride of them do: only those are partitioned."""
+    stride = max(1, len(row) // (TOP_K_SAMPLE * k))
+    sample = row[::stride]
+    cut = max(numpy.partition(sample, len(sample) - k)[len(sample) - k], best - reach)
     tokens = numpy.flatnonzero(row >= cut)
     if len(tokens) <= k:
         return tokens
-    return tokens[numpy.argpartition(row[tokens], len(tokens) - k)[-k:]]
+    logits = row[tokens]
+    kth = numpy.partition(logits, len(tokens) - k)[len(tokens) - k]
+    above, tied = tokens[logits > kth], tokens[logits == kth]
+    return numpy.concatenate((above, tied[: k - len(above)]))  # ties at the edge: lowest ids
 
 
 def top_p(
@@ -163,6 +169,10 @@ def weighted_index(weights: numpy.ndarray, uniform: float) -> int:
     """The index a uniform draw in [0, 1) lands on, each index with a chance proportional to
     its weight. A running sum over the whole vocabulary is slow in numpy (~0.5 ms for 49k), so
     it runs over block sums first and then within the one block the draw falls in."""
+    if len(weights) <= DRAW_BLOCK:
+        running = numpy.cumsum(weights, dtype=numpy.float64)
+        index = int(numpy.searchsorted(running, uniform * running[-1], side="right"))
+        return min(index, len(weights) - 1)
     blocks = -(-len(weights) // DRAW_BLOCK)
     padded = numpy.zeros(blocks * DRAW_BLOCK, dtype=numpy.float64)
     padded[: len(weights)] = weights
@@ -188,7 +198,9 @@ def pick_tokens(
     nothing banned share one argmax over the step (ties to the lowest id, as llama.cpp's
     greedy sampler)."""
     picks: list[int | None] = [None] * len(samplers)
-    shared = [sampler is not None and sampler.greedy and not sampler.banned.size for sampler in samplers]
+    shared = [
+        sampler is not None and sampler.greedy and not sampler.banned.size for sampler in samplers
+    ]
     if any(shared):
         best = logits.argmax(axis=1)
     for output, sampler in enumerate(samplers):

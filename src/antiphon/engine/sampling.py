@@ -1,4 +1,6 @@
-"""Per-sequence sampler chains, built from llama.cpp's samplers so sampling stays in C."""
+"""Per-sequence sampler chains of llama.cpp's samplers, for the sequences a grammar governs:
+the grammar needs llama.cpp's candidate array. Every other row's token is drawn from the same
+distribution in numpy, with the rest of its step's (engine/row_sampling.py)."""
 
 from __future__ import annotations
 
