@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # antiphon (unmodified `antiphon serve`) vs llama-server, same CUDA build, same GGUF: chat at
-# C = 1, 16, 64 (128 output tokens, temperature 0). Both servers run side by side (the GPU
-# holds both easily), each warmed with $WARM requests, then measured alternately over
-# $ROUNDS rounds, so that drift hits both alike. For antiphon, each run also reports a
-# step's time split (inside llama_decode vs wall, from /metrics) and the CPU its threads
+# C = 1, 16, 64 (128 output tokens, temperature 0), and at $SAMPLED_CS (64) again at
+# temperature 0.7, where every row is drawn from its distribution. Both servers run side by
+# side (the GPU holds both easily), each warmed with $WARM requests, then measured
+# alternately over $ROUNDS rounds, so that drift hits both alike. For antiphon, each run also
+# reports a step's time split (inside llama_decode vs wall, from /metrics) and the CPU its threads
 # spent per output token; one extra C = 64 and C = 1 run each is sampled by py-spy.
 # Logs end up in $OUT/logs.tgz (the device returns at most 8 files); RESULT lines on stdout.
 KEY=bench-key; MODEL=claude-sonnet-4-5; GGUF=${GGUF:-/tmp/model.gguf}; PY=${PY:-python3}
-CS=${CS:-"1 16 64"}; WARM=${WARM:-300}; PAR=${PAR:-64}; ROUNDS=${ROUNDS:-2}
+CS=${CS:-"1 16 64"}; SAMPLED_CS=${SAMPLED_CS:-64}; WARM=${WARM:-300}; PAR=${PAR:-64}; ROUNDS=${ROUNDS:-2}
 LS=${LS:-/tmp/keep/build/bin/llama-server}; SPY=${SPY:-/tmp/keep/site/bin/py-spy}
 LOGS=/tmp/bench-logs; mkdir -p $LOGS
 export ANTIPHON_DATA_DIR=/tmp/antiphon-data
@@ -26,15 +27,15 @@ loadgen() {  # SERVER C REQUESTS MAX_TOKENS LABEL [extra loadgen flags]
     --workload chat --concurrency $c --requests $n --max-tokens $max --warmup 0 "$@" \
     --label $label --json $LOGS/$label.json
 }
-measure() {  # SERVER C ROUND
-  local server=$1 c=$2 round=$3 port=${PORT[$1]} n=$(( $2 == 1 ? 8 : 3 * $2 ))
-  local label=$server-c$c-r$round
+measure() {  # SERVER C ROUND [TEMPERATURE]
+  local server=$1 c=$2 round=$3 temperature=${4:-0} port=${PORT[$1]} n=$(( $2 == 1 ? 8 : 3 * $2 ))
+  local label=$server-c$c-r$round${4:+-t$4}
   local s0 d0 s1 d1 t0 t1
   s0=$(metric $port antiphon_decode_steps_total); d0=$(metric $port antiphon_decode_seconds_total)
   t0=$(date +%s.%N)
   $PY bench/thread_cpu.py ${PID[$server]} -- \
     $PY bench/loadgen.py --url http://127.0.0.1:$port --api-key $KEY --model $MODEL --workload chat \
-    --concurrency $c --requests $n --max-tokens 128 --seed 1234 --temperature 0 --warmup 1 \
+    --concurrency $c --requests $n --max-tokens 128 --seed 1234 --temperature $temperature --warmup 1 \
     --label $label --json $LOGS/$label.json > $LOGS/$label.log 2>&1 || echo "run $label failed"
   t1=$(date +%s.%N)
   s1=$(metric $port antiphon_decode_steps_total); d1=$(metric $port antiphon_decode_seconds_total)
@@ -70,6 +71,9 @@ done
 for round in $(seq $ROUNDS); do
   for c in $CS; do
     for server in antiphon llama-server; do measure $server $c $round; done
+  done
+  for c in $SAMPLED_CS; do  # sampled rows: each server's own sampler per row, not an argmax
+    for server in antiphon llama-server; do measure $server $c $round 0.7; done
   done
 done
 if [ -x "$SPY" ]; then

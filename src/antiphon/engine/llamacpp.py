@@ -289,8 +289,9 @@ class LlamaCppEngine:
         send(outbox)
 
     def _row_picks(self, sample_rows: list[tuple[int, StepItem]]) -> list[int | None]:
-        """The next token of each plain sequence of the step, all picked in one pass over the
-        step's logits; None for the others, which sample through their own chains."""
+        """The next token of each sequence of the step that has a row sampler, all picked
+        over the step's logits at once; None for the others (a forced token, or a grammar's
+        pick through its own chain)."""
         samplers = [
             self._active[item.sequence.request_id].row_sampler for _, item in sample_rows
         ]
