@@ -13,8 +13,10 @@ from antiphon.services.thinking_seal import ThinkingSeal
 SEAL = ThinkingSeal(b"k" * 32)
 
 
-def build(events: list, display: str = "summarized") -> tuple[ResponseBuilder, list[dict]]:
-    builder = ResponseBuilder(SEAL, display)  # type: ignore[arg-type]
+def build(
+    events: list, display: str = "summarized", opens_thinking: bool = False
+) -> tuple[ResponseBuilder, list[dict]]:
+    builder = ResponseBuilder(SEAL, display, opens_thinking=opens_thinking)  # type: ignore[arg-type]
     stream = [out for event in events for out in builder.on_event(event)] + builder.close()
     return builder, [event.model_dump() for event in stream]
 
@@ -72,3 +74,32 @@ def test_thinking_section_closes_on_its_tag_or_forces_the_close_at_the_budget() 
         budgeted.on_token(piece)
     assert budgeted.next_forced() == 7 and budgeted.next_forced() == 8
     assert budgeted.next_forced() is None
+
+
+def test_a_thinking_section_closed_at_once_still_opens_the_response_with_a_signed_block() -> None:
+    """Thinking enabled, and the model's first token closed the section: the response still
+    starts with a thinking block (empty, its signature valid), as it would with any thought."""
+    builder, stream = build([TextOut("42")], opens_thinking=True)
+    kinds = [(e["type"], e.get("index"), (e.get("delta") or {}).get("type")) for e in stream]
+    assert kinds == [
+        ("content_block_start", 0, None),
+        ("content_block_delta", 0, "signature_delta"),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, None),
+        ("content_block_delta", 1, "text_delta"),
+        ("content_block_stop", 1, None),
+    ]
+    thinking, text = builder.blocks
+    assert SEAL.verify(thinking.thinking, thinking.signature) == ""  # type: ignore[union-attr]
+    assert text.text == "42"  # type: ignore[union-attr]
+
+
+def test_an_owed_thinking_block_comes_once_and_before_a_call_or_the_end() -> None:
+    builder, _ = build([CallStart("get"), CallInput("{}"), CallEnd({})], opens_thinking=True)
+    assert [block.type for block in builder.blocks] == ["thinking", "tool_use"]
+    builder, _ = build([], opens_thinking=True, display="redacted")
+    assert [block.type for block in builder.blocks] == ["redacted_thinking"]
+    builder, _ = build([ThinkingOut("hm"), TextOut("a")], opens_thinking=True)
+    assert [block.type for block in builder.blocks] == ["thinking", "text"]
+    builder, _ = build([TextOut("a")])  # no thinking section: no thinking block
+    assert [block.type for block in builder.blocks] == ["text"]

@@ -208,4 +208,6 @@ class MessagesService:
 
     def _builder(self, plan: MessagePlan) -> ResponseBuilder:
         display = "redacted" if self._redact else plan.display
-        return ResponseBuilder(self._seal, display, plan.server_tools)
+        return ResponseBuilder(
+            self._seal, display, plan.server_tools, opens_thinking=plan.thinking is not None
+        )

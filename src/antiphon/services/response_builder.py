@@ -49,11 +49,14 @@ class ResponseBuilder:
 
     def __init__(
         self, seal: ThinkingSeal, display: ThinkingDisplay = "summarized",
-        server_tools: frozenset[str] = frozenset(),
+        server_tools: frozenset[str] = frozenset(), opens_thinking: bool = False,
     ) -> None:
+        """`opens_thinking`: the output starts inside a thinking section, so the response
+        starts with a thinking block, an empty one if the model closed it without a word."""
         self._seal = seal
         self._display = display
         self._server_tools = server_tools
+        self._owes_thinking = opens_thinking
         self.blocks: list[OutputBlock] = []
         self._kind: BlockKind | None = None
         self._parts: list[str] = []
@@ -61,10 +64,13 @@ class ResponseBuilder:
         self.tool_calls = 0  # client tool calls: the turn ends with `tool_use`
 
     def on_event(self, event: OutputEvent) -> list[StreamEvent]:
-        if isinstance(event, TextOut):
-            return self._text(event.text)
         if isinstance(event, ThinkingOut):
             return self._thinking(event.text)
+        return self._owed_thinking() + self._answer_event(event)
+
+    def _answer_event(self, event: TextOut | CallStart | CallInput | CallEnd) -> list[StreamEvent]:
+        if isinstance(event, TextOut):
+            return self._text(event.text)
         if isinstance(event, CallStart):
             out = self.close()
             block: OutputToolUseBlock | OutputServerToolUseBlock
@@ -92,7 +98,7 @@ class ResponseBuilder:
         """Finish the open block, if any."""
         kind, index = self._kind, len(self.blocks)
         if kind is None:
-            return []
+            return self._owed_thinking()
         if kind == "tool_use":  # a parser always ends its calls; this is only a safeguard
             return self._end_call(CallEnd({}))
         out: list[StreamEvent] = []
@@ -117,7 +123,15 @@ class ResponseBuilder:
         out.append(self._delta(TextDelta(text=text)))
         return out
 
+    def _owed_thinking(self) -> list[StreamEvent]:
+        """The empty thinking block of a thinking section the model closed at once, signed
+        like any other (so that it round-trips), before whatever comes after it."""
+        if not self._owes_thinking:
+            return []
+        return self._thinking("") + self.close()
+
     def _thinking(self, text: str) -> list[StreamEvent]:
+        self._owes_thinking = False
         out: list[StreamEvent] = []
         if self._kind != "thinking":
             out.extend(self.close())
@@ -126,7 +140,7 @@ class ResponseBuilder:
             else:
                 out.append(self._open("thinking", OutputThinkingBlock(thinking="", signature="")))
         self._parts.append(text)
-        if self._display == "summarized":
+        if self._display == "summarized" and text:
             out.append(self._delta(ThinkingDelta(thinking=text)))
         return out
 
