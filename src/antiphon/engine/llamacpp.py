@@ -289,14 +289,12 @@ class LlamaCppEngine:
         send(outbox)
 
     def _row_picks(self, sample_rows: list[tuple[int, StepItem]]) -> list[int | None]:
-        """The next token of each sequence of the step that has a row sampler, all picked
-        over the step's logits at once; None for the others (a forced token, or a grammar's
-        pick through its own chain)."""
+        """The next token of each sequence of the step that has a row sampler, picked over
+        the step's logits; None for the others (a forced token, or a grammar's pick through
+        its own chain)."""
         samplers = [
             self._active[item.sequence.request_id].row_sampler for _, item in sample_rows
         ]
-        if not any(samplers):
-            return [None] * len(samplers)
         return pick_tokens(step_logits(self._context, len(samplers), self.model.n_vocab), samplers)
 
     def _on_token(self, run: SequenceRun, token: int, outbox: Outbox) -> None:

@@ -85,7 +85,7 @@ class RowSampler:
         if self.banned.size:
             row = row.copy()
             row[self.banned] = -numpy.inf
-        if self.greedy:
+        if self.greedy:  # ties to the lowest id, as llama.cpp's greedy sampler
             return int(row.argmax())
         tokens, weights = self.distribution(row)
         return int(tokens[weighted_index(weights, self.random.random())])
@@ -128,12 +128,13 @@ def top_p(
         total = weights.sum(dtype=numpy.float64)
         tokens = numpy.flatnonzero(row >= nucleus_cut(row, weights, p * total, best, reach))
     else:
-        total = numpy.exp(row[tokens] - best).sum(dtype=numpy.float64)
+        total = None  # the sum over `tokens` themselves
     # Best first, equal ones in id order (llama.cpp leaves their order unspecified; a fixed
     # one keeps a seeded answer the same): a stable sort of tokens in id order.
     tokens = numpy.sort(tokens)
     tokens = tokens[numpy.argsort(-row[tokens], kind="stable")]
-    cumulative = numpy.cumsum(numpy.exp(row[tokens] - best), dtype=numpy.float64) / total
+    cumulative = numpy.cumsum(numpy.exp(row[tokens] - best), dtype=numpy.float64)
+    cumulative /= cumulative[-1] if total is None else total
     keep = int(numpy.searchsorted(cumulative, p, side="left")) + 1
     return tokens[: min(keep, len(tokens))]
 
@@ -194,16 +195,8 @@ def step_logits(context: llama_cpp.llama_context_p, outputs: int, n_vocab: int) 
 def pick_tokens(
     logits: numpy.ndarray, samplers: Sequence[RowSampler | None]
 ) -> list[int | None]:
-    """The next token of each row that has a sampler; None for the others. Greedy rows with
-    nothing banned share one argmax over the step (ties to the lowest id, as llama.cpp's
-    greedy sampler)."""
-    picks: list[int | None] = [None] * len(samplers)
-    shared = [
-        sampler is not None and sampler.greedy and not sampler.banned.size for sampler in samplers
+    """The next token of each row that has a sampler; None for the others."""
+    return [
+        None if sampler is None else sampler.draw(logits[output])
+        for output, sampler in enumerate(samplers)
     ]
-    if any(shared):
-        best = logits.argmax(axis=1)
-    for output, sampler in enumerate(samplers):
-        if sampler is not None:
-            picks[output] = int(best[output]) if shared[output] else sampler.draw(logits[output])
-    return picks
