@@ -29,6 +29,7 @@ CHAT_REQUESTS=${CHAT_REQUESTS:-}  # empty: 8 at C=1, 3*C otherwise
 AGENTIC_CONCURRENCY=${AGENTIC_CONCURRENCY:-4}
 TURNS=${TURNS:-6}
 MAX_TOKENS=${MAX_TOKENS:-128}
+CHAT_TEMPERATURE=${CHAT_TEMPERATURE:-0}  # above 0: each server samples with its own defaults
 WARM_REQUESTS=${WARM_REQUESTS:-200}  # unmeasured, before each measured run
 WARM_MAX_TOKENS=${WARM_MAX_TOKENS:-32}
 ROUNDS=${ROUNDS:-1}
@@ -93,7 +94,8 @@ run_one() {  # $1: round, $2: server, $3: workload, $4: C
   fi
   local args=(--url "http://127.0.0.1:$PORT" --api-key "$KEY" --model "$MODEL"
               --workload "$3" --concurrency "$4" --max-tokens "$MAX_TOKENS" --seed 1234
-              --temperature 0 --warmup 1 --server-pid "$server" --label "$2"
+              --temperature "$([ "$3" = chat ] && echo "$CHAT_TEMPERATURE" || echo 0)"
+              --warmup 1 --server-pid "$server" --label "$2"
               --json "$RESULTS/$name.json")
   if [ "$3" = chat ]; then
     requests=${CHAT_REQUESTS:-$(( $4 < 2 ? 8 : 3 * $4 ))}
