@@ -250,6 +250,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--temperature", type=float, default=None,
                    help="default 0.7 for chat, 0 for agentic (reproducible histories)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="sent only when given: otherwise each server samples with its defaults")
+    p.add_argument("--top-p", type=float, default=None, help="sent only when given")
     p.add_argument("--prompt-file", default=None, help="one prompt per line (chat, warmup)")
     p.add_argument("--json", default=None, metavar="OUT.json", help="write results as JSON")
     p.add_argument("--label", default="", help="name for this run in the report")

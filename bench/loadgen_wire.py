@@ -140,6 +140,9 @@ def build_body(args: argparse.Namespace, prompt: str | list[dict],
         "seed": args.seed,
         "messages": messages,
     }
+    for name in ("top_k", "top_p"):
+        if (value := getattr(args, name, None)) is not None:
+            body[name] = value
     if system is not None:
         body["system"] = system
     return body

@@ -30,6 +30,10 @@ AGENTIC_CONCURRENCY=${AGENTIC_CONCURRENCY:-4}
 TURNS=${TURNS:-6}
 MAX_TOKENS=${MAX_TOKENS:-128}
 CHAT_TEMPERATURE=${CHAT_TEMPERATURE:-0}  # above 0: each server samples with its own defaults
+# unless these are set: then both get the same top-k / top-p in every chat request (give
+# llama-server --min-p 0 in LLAMA_SERVER_FLAGS too, for the very same distribution)
+CHAT_TOP_K=${CHAT_TOP_K:-}
+CHAT_TOP_P=${CHAT_TOP_P:-}
 WARM_REQUESTS=${WARM_REQUESTS:-200}  # unmeasured, before each measured run
 WARM_MAX_TOKENS=${WARM_MAX_TOKENS:-32}
 ROUNDS=${ROUNDS:-1}
@@ -98,6 +102,8 @@ run_one() {  # $1: round, $2: server, $3: workload, $4: C
               --warmup 1 --server-pid "$server" --label "$2"
               --json "$RESULTS/$name.json")
   if [ "$3" = chat ]; then
+    [ -n "$CHAT_TOP_K" ] && args+=(--top-k "$CHAT_TOP_K")
+    [ -n "$CHAT_TOP_P" ] && args+=(--top-p "$CHAT_TOP_P")
     requests=${CHAT_REQUESTS:-$(( $4 < 2 ? 8 : 3 * $4 ))}
     args+=(--requests "$requests")
   else
@@ -141,9 +147,9 @@ def turns(by_turn):
 
 
 print()
-print("| round | server | workload | C | ok/failed | output tok/s | ITL p50 / p95 ms | TTFT p50 ms "
+print("| round | server | workload | C | ok/failed | output tok/s | out tok/request | ITL p50 / p95 ms | TTFT p50 ms "
       "| TTFT p95 ms | TTFT p50 first/last turn | peak RSS MiB | cache-read share |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for path in sorted(Path(sys.argv[1]).glob("*.json"), key=lambda p: p.stat().st_mtime):
     r = json.loads(path.read_text())
     p = r["params"]
@@ -152,6 +158,7 @@ for path in sorted(Path(sys.argv[1]).glob("*.json"), key=lambda p: p.stat().st_m
     round_ = path.name.split("-", 1)[0]
     print(f"| {round_} | {p['label']} | {p['workload']} | {p['concurrency']} "
           f"| {r['ok']}/{r['failed']} | {r['agg_output_tps']:.1f} "
+          f"| {r['output_tokens'] / max(r['ok'], 1):.0f} "
           f"| {fmt(r.get('itl_p50_ms'), '.1f')} / {fmt(r.get('itl_p95_ms'), '.1f')} | {fmt(r['ttft_p50_ms'])} "
           f"| {fmt(r['ttft_p95_ms'])} | {turns(r.get('ttft_p50_ms_by_turn'))} | {fmt(rss)} "
           f"| {fmt(r.get('cache_read_share'), '.0%')} |")
