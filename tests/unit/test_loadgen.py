@@ -183,6 +183,15 @@ def test_cli_defaults():
     assert args.requests == 12 and args.warmup == 1 and args.timeout == 600.0
 
 
+def test_top_k_and_top_p_are_sent_only_when_given():
+    """Left out, each server samples with its own defaults; given, both get the same."""
+    plain = loadgen.build_body(loadgen.parse_args(["--model", "m"]), "hi")
+    assert "top_k" not in plain and "top_p" not in plain
+    args = loadgen.parse_args(["--model", "m", "--top-k", "40", "--top-p", "0.95"])
+    body = loadgen.build_body(args, "hi")
+    assert (body["top_k"], body["top_p"]) == (40, 0.95)
+
+
 # --- usage and cache fields ----------------------------------------------------------
 
 def test_apply_event_llama_server_style_cache_in_message_start():
