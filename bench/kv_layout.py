@@ -2,6 +2,7 @@
 against one KV stream per sequence, as llama-server creates its slots.
 
     python bench/kv_layout.py            # 3 rounds, one line per layout: median ms a step
+    python bench/kv_layout.py 32         # 32 sequences instead of 8
 
 Eight sequences of a 40-token prompt decode 128 steps in lockstep (the chat benchmark's
 shape at C = 16 on 8 slots). The unified pool runs three ways: alone, and beside 4,096 or
@@ -13,6 +14,7 @@ the longer a step, however few cells each sequence sees.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import llama_cpp
@@ -20,7 +22,8 @@ import llama_cpp
 from antiphon.engine.llamacpp_model import LlamaModel
 from antiphon.engine.model_source import resolve_sources
 
-SEQUENCES, PROMPT, STEPS, POOL, ROUNDS = 8, 40, 128, 32768, 3
+SEQUENCES = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+PROMPT, STEPS, POOL, ROUNDS = 40, 128, 32768, 3
 CACHED_PREFIX = 64  # cells a filler sequence holds
 LAYOUTS = ((False, 0), (True, 0), (True, 4096), (True, 14000))  # (unified, filler cells)
 
