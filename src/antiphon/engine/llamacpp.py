@@ -295,6 +295,8 @@ class LlamaCppEngine:
         samplers = [
             self._active[item.sequence.request_id].row_sampler for _, item in sample_rows
         ]
+        if not any(samplers):  # a step of prompt chunks only may have no logits to read
+            return [None] * len(samplers)
         return pick_tokens(step_logits(self._context, len(samplers), self.model.n_vocab), samplers)
 
     def _on_token(self, run: SequenceRun, token: int, outbox: Outbox) -> None:
