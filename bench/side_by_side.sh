@@ -15,6 +15,9 @@
 #   bash bench/build_llama_server.sh     # once: builds $LLAMA_SERVER_DIR/bin/llama-server
 #   bash bench/side_by_side.sh
 #   ROUNDS=2 ANTIPHON_FLAGS="--batch-tokens 256" bash bench/side_by_side.sh
+#   # sampled chat, the same distribution on both servers:
+#   CHAT_TEMPERATURE=0.7 CHAT_TOP_K=40 CHAT_TOP_P=0.95 LLAMA_SERVER_FLAGS="--min-p 0" \
+#       bash bench/side_by_side.sh
 #   # a quick smoke run:
 #   CHAT_CONCURRENCY=1 CHAT_REQUESTS=2 AGENTIC_CONCURRENCY=2 TURNS=2 MAX_TOKENS=16 \
 #       bash bench/side_by_side.sh
