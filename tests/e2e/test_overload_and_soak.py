@@ -4,10 +4,12 @@
   `retry-after`, every accepted stream runs to its end, nothing times out, and the server
   serves normally once the burst is over.
 - A soak at steady mixed load (streams, tool calls, token counts, clients that leave
-  mid-stream) for ANTIPHON_SOAK_SECONDS (180 in the suite, which must stay well under 25
+  mid-stream) for ANTIPHON_SOAK_SECONDS (120 in the suite, which must stay well under 25
   minutes; `ANTIPHON_SOAK_SECONDS=1800 pytest tests/e2e/test_overload_and_soak.py -k
   soak` is the 30-minute run): every answer a success, and resident memory and open file
-  descriptors, read from /proc, flat from the first third of the run to its end.
+  descriptors, read from /proc, flat from the first third of the run to its end. The
+  server's memory settles within the first 40 s (measured at 120 s: RSS 364 → 404 → 404
+  MiB, the host tier full at 29 of its 32 MiB, 1,025 answers).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tests.conftest import Server, start_server, stop_server
 
 MODEL = "smollm2-135m-instruct"
 CAPACITY = 4
-SOAK_SECONDS = float(os.environ.get("ANTIPHON_SOAK_SECONDS", "180"))
+SOAK_SECONDS = float(os.environ.get("ANTIPHON_SOAK_SECONDS", "120"))
 TOOL = {"name": "record", "description": "Record a note.",
         "input_schema": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 20}},
                          "required": ["note"]}}
