@@ -70,20 +70,12 @@ def decode_steps(context: llama_cpp.llama_context_p, batch: llama_cpp.llama_batc
     return seconds
 
 
-def streams_context(model: LlamaModel, args: argparse.Namespace) -> llama_cpp.llama_context_p:
-    """A stream per running sequence, `--cells` over all of them, as llama-server's slots."""
-    params = llama_cpp.llama_context_default_params()
-    params.n_ctx, params.n_seq_max, params.kv_unified = args.cells, args.running, False
-    params.n_batch = params.n_ubatch = CHUNK
-    params.n_threads = params.n_threads_batch = args.threads
-    params.no_perf = True
-    return llama_cpp.llama_init_from_model(model.handle, params)
-
-
 def measure(model: LlamaModel, args: argparse.Namespace, cached: int, before: bool | None) -> float:
     """Median ms a step; `before` None: the stream-per-sequence baseline (nothing cached)."""
     if before is None:
-        context = streams_context(model, args)
+        # A stream per running sequence, `--cells` over all of them, as llama-server's slots.
+        context = create_context(model, args.cells, args.running, CHUNK, args.threads,
+                                 unified=False)
     else:
         ids = args.running + -(-cached // args.entry)
         if ids > LLAMA_MAX_SEQ:

@@ -295,7 +295,8 @@ class LlamaCppEngine:
         samplers = [
             self._active[item.sequence.request_id].row_sampler for _, item in sample_rows
         ]
-        if not any(samplers):  # a step of prompt chunks only may have no logits to read
+        # A step of prompt chunks only may have no logits to read.
+        if all(sampler is None for sampler in samplers):
             return [None] * len(samplers)
         return pick_tokens(step_logits(self._context, len(samplers), self.model.n_vocab), samplers)
 

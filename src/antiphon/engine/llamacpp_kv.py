@@ -25,8 +25,10 @@ _UNITS = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3, "mb": 10**6, "g
 
 def create_context(
     model: LlamaModel, kv_cells: int, sequence_ids: int, batch_tokens: int, threads: int,
-    yarn_factor: float = 1.0,
+    yarn_factor: float = 1.0, unified: bool = True,
 ) -> llama_cpp.llama_context_p:
+    """The context as the engine makes it; `unified=False` gives each sequence id a stream of
+    its own, kv_cells / sequence_ids cells each (llama-server's slots; bench/ compares them)."""
     params = llama_cpp.llama_context_default_params()
     if yarn_factor > 1.0:
         # llama.cpp's `--rope-scaling yarn --rope-scale F`: the original context is the
@@ -41,7 +43,7 @@ def create_context(
     # token as with one KV stream per sequence (BENCHMARKS.md).
     params.n_ctx = kv_cells
     params.n_seq_max = sequence_ids
-    params.kv_unified = True
+    params.kv_unified = unified
     # Sliding-window layers (Gemma 3) would otherwise drop the cells of positions that left
     # the window, which a prefix reused later still needs.
     params.swa_full = True
