@@ -120,7 +120,7 @@ def _load_remote(source: RemoteModelSource, settings: Settings) -> ServedModel:
     pool = PoolSettings(
         ctx=source.ctx or settings.ctx, max_output_tokens=settings.max_output_tokens,
         max_queue=settings.max_queue, repetition_window=settings.repetition_stop,
-        verbose=settings.log_level == "debug",
+        verbose=settings.log_level == "debug", redis_url=settings.redis_url,
     )
     try:
         engine, line = assemble(source, pool)

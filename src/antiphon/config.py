@@ -83,8 +83,9 @@ class Settings(BaseModel):
         "postgresql://USER@HOST/DB. None: SQLite in DATA_DIR/antiphon.db.",
     )
     redis_url: str | None = Field(
-        None, description="Redis for rate-limit buckets shared by replicas, e.g. "
-        "redis://127.0.0.1:6379/0. None: buckets in this process.",
+        None, description="Redis shared by replicas, for rate-limit buckets and for which "
+        "upstream of a remote pool was sent which prompt prefix, e.g. "
+        "redis://127.0.0.1:6379/0. None: both kept in this process.",
     )
     organization_name: str = Field(
         "antiphon", min_length=1, description="The organisation's name, set on first start."

@@ -1,6 +1,7 @@
 """A pool of real `llama-server` upstreams when things go wrong, and where requests go:
-an upstream killed mid-run, a retry before the first token, a client that disconnects, and
-prefix-affinity routing against round-robin on an agent's growing conversations."""
+an upstream killed mid-run, a retry before the first token, a client that disconnects,
+prefix-affinity routing against round-robin on an agent's growing conversations, and two
+replicas in front of one pool that share their routing through Redis."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from tests.conftest import Server, start_server, stop_server
 from tests.e2e.sse_reader import named_events
 from tests.e2e.upstreams import LlamaServer, pool_spec, start_fleet
+from tests.services import postgres_database, redis_url
 
 ONE_AT_A_TIME = "concurrency=1"  # so that who runs and who waits is known
 QUICK_CHECKS = "health-interval=1"
@@ -172,32 +174,58 @@ def test_a_client_that_disconnects_stops_the_upstream(
     assert remote.engine_stats()["aborted_total"] >= 1
 
 
-def conversation_turns(server: Server, model: str, seed: int) -> float:
-    """Three agent conversations of four turns each, one turn after another; the share of
-    their later turns' prompt tokens the upstreams found in their caches."""
+def conversation_turns(servers: list[Server], model: str, seed: int) -> float:
+    """Three agent conversations of four turns each, one turn after another, each request
+    sent to the next of `servers` in turn (a load balancer's round-robin over replicas);
+    the share of their later turns' prompt tokens the upstreams found in their caches."""
     conversations = [
         [{"role": "user", "content": unique_text(seed + n, 300) + "\nWhat is this about?"}]
         for n in range(3)
     ]
-    before = server.engine_stats(model)
+    before = [server.engine_stats(model) for server in servers]
     for turn in range(4):
         if turn == 1:  # first turns are new to every upstream: count from the second on
-            before = server.engine_stats(model)
+            before = [server.engine_stats(model) for server in servers]
         for n, messages in enumerate(conversations):
+            server = servers[(turn * len(conversations) + n) % len(servers)]
             answer = httpx.post(f"{server.base_url}/v1/messages", json=body(messages, 8, model),
                                 headers=server.headers(), timeout=120).json()
             messages.append({"role": "assistant", "content": answer["content"][0]["text"] or "ok"})
             messages.append({"role": "user", "content": f"And point {turn} of {n}?"})
-    after = server.engine_stats(model)
-    cached = after["cached_prompt_tokens_total"] - before["cached_prompt_tokens_total"]
-    prefilled = after["prompt_tokens_total"] - before["prompt_tokens_total"]
+    after = [server.engine_stats(model) for server in servers]
+    cached = sum(a["cached_prompt_tokens_total"] - b["cached_prompt_tokens_total"]
+                 for a, b in zip(after, before))
+    prefilled = sum(a["prompt_tokens_total"] - b["prompt_tokens_total"]
+                    for a, b in zip(after, before))
     return cached / (cached + prefilled)
 
 
 def test_affinity_keeps_each_conversation_where_its_cache_is(remote: Server) -> None:
     remote.wait_idle()
-    affine = conversation_turns(remote, "affine", 1000)
-    round_robin = conversation_turns(remote, "round-robin", 2000)
+    affine = conversation_turns([remote], "affine", 1000)
+    round_robin = conversation_turns([remote], "round-robin", 2000)
     print(f"\ncache hit ratio on turns 2-4: affinity {affine:.2f}, round-robin {round_robin:.2f}")
     assert affine >= 0.8
     assert affine > round_robin + 0.2
+
+
+def test_replicas_sharing_redis_send_each_conversation_where_its_cache_is(
+    fleet: list[LlamaServer], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two replicas in front of the same pool, on one PostgreSQL database and one Redis as
+    a fleet of antiphon servers runs, each request going to the other replica than the last:
+    a conversation's next turn arrives at a replica that never routed it, which reads from
+    Redis where the other one sent it."""
+    tmp = tmp_path_factory.mktemp("replicas")
+    redis = redis_url()
+    with postgres_database() as database:
+        args = ["--model", pool_spec("affine", fleet, QUICK_CHECKS), "--database-url", database,
+                "--redis-url", redis, "--secret", "one secret for every replica"]
+        replicas = [start_server(tmp, f"replica-{n}", args, "affine") for n in (1, 2)]
+        try:
+            shared = conversation_turns([server for _, server in replicas], "affine", 3000)
+        finally:
+            for process, _ in replicas:
+                stop_server(process)
+    print(f"\ncache hit ratio on turns 2-4, alternating two replicas: {shared:.2f}")
+    assert shared >= 0.8

@@ -23,6 +23,7 @@ from antiphon.engine.remote.output import Vocabulary
 from antiphon.engine.remote.pool import Upstream, UpstreamPool
 from antiphon.engine.remote.router import Router
 from antiphon.engine.remote.segment import UpstreamFacts, UpstreamFailed
+from antiphon.engine.remote.shared_routes import SharedRoutes, pool_key
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class PoolSettings:
     max_queue: int
     repetition_window: int
     verbose: bool = False
+    redis_url: str | None = None  # replicas share their routing memory there
 
 
 def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteEngine, str]:
@@ -67,8 +69,10 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
                  healthy=isinstance(fact, UpstreamFacts))
         for url, fact in zip(source.upstreams.urls, facts)
     ]
+    shared = (SharedRoutes(settings.redis_url, pool_key(card.id, source.upstreams.urls))
+              if settings.redis_url else None)
     pool = UpstreamPool(card.id, upstreams, Router(len(upstreams), source.options.routing),
-                        settings.max_queue)
+                        settings.max_queue, shared)
     engine = RemoteEngine(
         card, model, _vocabulary(model, settings.repetition_window), pool, dialect,
         RemoteLimits(settings.repetition_window, source.options.health_interval,

@@ -137,10 +137,16 @@ class RemoteEngine:
         )
 
     def close(self) -> None:
-        """From a worker thread at shutdown: stop the health checks, free the vocabulary."""
-        health = self._health
+        """From a worker thread at shutdown: stop the health checks, close the shared
+        routing memory's connections, free the vocabulary."""
+        health = self._health  # started by the first request: none, nothing to close
         if health is not None and not health.done():
-            health.get_loop().call_soon_threadsafe(health.cancel)
+            loop = health.get_loop()
+            loop.call_soon_threadsafe(health.cancel)
+            if self.pool.shared is not None:
+                closing = asyncio.run_coroutine_threadsafe(self.pool.shared.close(), loop)
+                with contextlib.suppress(Exception):  # shutting down: nothing left to tell
+                    closing.result(timeout=3)
         self.model.free()
 
     # ----- health ------------------------------------------------------------------

@@ -6,6 +6,8 @@ of those. A request that finds every place taken and `max_queue` requests alread
 is refused at once with `Overloaded` (529), as is one that arrives while no upstream is
 reachable. An upstream that fails a call is ejected: it takes no new requests until its
 health check passes again, and what the router remembered of its cache is forgotten.
+With `shared` (replicas sharing Redis), what the other replicas routed where is read before a
+request waits, and where it went is written when it leaves the queue.
 
 Event loop only: no locks, every change happens between awaits.
 """
@@ -15,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from antiphon.engine.base import Priority, UpstreamStats
 from antiphon.engine.latency import LatencyHistogram
 from antiphon.engine.remote.router import Candidate, Router
+from antiphon.engine.remote.shared_routes import SharedRoutes
 from antiphon.errors import Overloaded
 
 log = logging.getLogger(__name__)
@@ -59,15 +62,17 @@ class _Waiter:
     arrival: int
     hashes: Sequence[int] = field(compare=False)
     excluded: frozenset[int] = field(compare=False)
+    elsewhere: Mapping[int, int] = field(compare=False)  # other replicas' matches, by index
     granted: asyncio.Future[Lease] = field(compare=False)
 
 
 class UpstreamPool:
     def __init__(self, model_id: str, upstreams: list[Upstream], router: Router,
-                 max_queue: int) -> None:
+                 max_queue: int, shared: SharedRoutes | None = None) -> None:
         self.model_id = model_id
         self.upstreams = upstreams
         self._router = router
+        self.shared = shared if router.policy == "affinity" else None
         self._max_queue = max_queue
         self._waiting: list[_Waiter] = []
         self._arrivals = itertools.count()
@@ -101,7 +106,8 @@ class UpstreamPool:
         """Wait for a place on an upstream not in `excluded`. Raises `Overloaded` when no
         upstream outside `excluded` is healthy any more."""
         self._check_reachable(excluded)
-        waiter = _Waiter(int(priority), next(self._arrivals), hashes, excluded,
+        elsewhere = await self._routed_elsewhere(hashes)
+        waiter = _Waiter(int(priority), next(self._arrivals), hashes, excluded, elsewhere,
                          asyncio.get_running_loop().create_future())
         self._waiting.append(waiter)
         self._waiting.sort()
@@ -114,6 +120,13 @@ class UpstreamPool:
             elif _granted(waiter.granted):  # granted just before the cancel arrived
                 self.release(waiter.granted.result())
             raise
+
+    async def _routed_elsewhere(self, hashes: Sequence[int]) -> Mapping[int, int]:
+        if self.shared is None:
+            return {}
+        by_url = await self.shared.matched_blocks(hashes)
+        return {index: by_url[upstream.url] for index, upstream in enumerate(self.upstreams)
+                if upstream.url in by_url}
 
     def release(self, lease: Lease) -> None:
         self.upstreams[lease.index].running -= 1
@@ -176,8 +189,12 @@ class UpstreamPool:
             ]
             if not candidates:
                 continue
-            choice = self._router.choose(candidates, waiter.hashes, self.running)
+            choice = self._router.choose(
+                candidates, waiter.hashes, self.running, waiter.elsewhere
+            )
             upstream = self.upstreams[choice.index]
+            if self.shared is not None:
+                self.shared.record(waiter.hashes, upstream.url)
             upstream.running += 1
             upstream.requests += 1
             upstream.routed_prefix_tokens += choice.matched_tokens

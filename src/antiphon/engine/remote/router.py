@@ -6,6 +6,7 @@ that earlier one ran. The router remembers, per upstream, the prompt prefixes it
 as a chain of block hashes and picks the upstream holding the longest one, unless that
 upstream carries more than its share of the load; then the least loaded one wins (SGLang's
 cache-aware router and "consistent hashing with bounded loads" make the same trade).
+Replicas sharing Redis add what the others sent where (`elsewhere`, shared_routes.py).
 
 Pure and synchronous: the pool calls it on the event loop with each upstream's load.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,27 +84,32 @@ class Router:
         self._turn = 0  # round-robin's next upstream, and the tie-breaker's start
 
     def choose(self, candidates: Sequence[Candidate], hashes: Sequence[int],
-               total_load: int) -> Choice:
+               total_load: int, elsewhere: Mapping[int, int] | None = None) -> Choice:
         """Pick one of `candidates` (not empty) for a prompt with these block hashes, given
-        the load over the whole pool, and remember that it went there."""
+        the load over the whole pool, and remember that it went there. `elsewhere`: the
+        leading blocks of this prompt other replicas sent to each upstream (by index)."""
+        matched = self._matched(hashes, elsewhere or {})
         chosen = self._round_robin(candidates) if self.policy == "round-robin" else (
-            self._affine(candidates, hashes, total_load)
+            self._affine(candidates, matched, total_load)
         )
-        matched = self._memories[chosen.index].matched_blocks(hashes)
         self._memories[chosen.index].remember(hashes)
-        return Choice(chosen.index, matched * BLOCK_TOKENS)
+        return Choice(chosen.index, matched[chosen.index] * BLOCK_TOKENS)
 
     def forget(self, index: int) -> None:
         self._memories[index].forget()
 
-    def _affine(self, candidates: Sequence[Candidate], hashes: Sequence[int],
+    def _matched(self, hashes: Sequence[int], elsewhere: Mapping[int, int]) -> list[int]:
+        """Leading blocks of the prompt each upstream was sent, by this replica or another."""
+        return [max(memory.matched_blocks(hashes), elsewhere.get(index, 0))
+                for index, memory in enumerate(self._memories)]
+
+    def _affine(self, candidates: Sequence[Candidate], matched: Sequence[int],
                 total_load: int) -> Candidate:
         share = math.ceil((total_load + 1) / len(self._memories) * LOAD_SLACK)
         # Past its share, an upstream is passed over: affinity must not pile a hot prefix
         # on one upstream.
         within = [candidate for candidate in candidates if candidate.load < max(share, 1)]
-        matched = {c.index: self._memories[c.index].matched_blocks(hashes) for c in within}
-        most = max(matched.values(), default=0)
+        most = max((matched[c.index] for c in within), default=0)
         if most == 0:
             return self._least_loaded(candidates)
         # Several may hold the same prefix (a system prompt every conversation shares): the

@@ -16,7 +16,8 @@ every model takes (`ctx`, `max-output-tokens`, sampling) and these:
   and SGLang load Hugging Face folders, so for them it must be given.
 - `concurrency=N`: requests each upstream runs at once (default: llama-server's slot
   count, SGLang's running-request limit, 256 for vLLM, whose limit is not published).
-- `routing=affinity|round-robin`: how requests are spread over the upstreams.
+- `routing=affinity|round-robin`: how requests are spread over the upstreams (with
+  `--redis-url`, replicas share what affinity remembers: engine/remote/shared_routes.py).
 - `health-interval=SECONDS`: how often each upstream's health is checked (default 5); an
   ejected upstream returns to the pool at the first check it passes.
 - `api-key=KEY`: sent to every upstream as `Authorization: Bearer KEY` (llama-server's

@@ -1,0 +1,111 @@
+"""The router's prefix memory shared by replicas, through Redis.
+
+Each replica of antiphon in front of one pool remembers which upstream it sent which prompt
+prefix (router.SentPrefixes). A load balancer that sends an agent's next turn to another
+replica would lose that: the other replica has never seen the conversation, and picks an
+upstream whose cache does not hold it. With `--redis-url`, every routed prompt's block
+hashes are also written to Redis, each naming the upstream (by URL) that was sent the prefix
+ending there, and a replica reads them before it routes: the longest prefix any replica
+sent to an upstream counts as if it had sent it itself.
+
+Best effort, by design: a read that fails or is slow (READ_TIMEOUT) routes with this
+replica's own memory, a failed write is dropped, and neither ever fails a request. Keys
+expire an hour after their last write; an upstream that was ejected may still be named by
+them until then, which costs one cache miss, as after any upstream restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT = 0.05  # seconds; a slower Redis routes on local memory instead of delaying
+TTL_SECONDS = 3600  # a prefix nobody sent anywhere for an hour is long gone from the caches
+WARN_EVERY = 60.0  # seconds between two warnings about an unreachable Redis
+
+
+def pool_key(model_id: str, urls: Sequence[str]) -> str:
+    """Replicas serving the same model from the same upstreams share keys; another pool on
+    the same Redis (another model, or the same one on other machines) does not."""
+    digest = hashlib.sha256("\n".join(sorted(urls)).encode()).hexdigest()[:16]
+    return f"antiphon:routes:{model_id}:{digest}:"
+
+
+class SharedRoutes:
+    """One pool's view of the prefixes every replica routed. Event loop only."""
+
+    def __init__(self, redis_url: str, key_prefix: str) -> None:
+        self._url = redis_url
+        self._prefix = key_prefix
+        self._client: aioredis.Redis | None = None  # made on first use, on the serving loop
+        self._writes: set[asyncio.Task[None]] = set()
+        self._warned_at = float("-inf")
+
+    async def matched_blocks(self, hashes: Sequence[int]) -> dict[str, int]:
+        """For each upstream URL some replica sent a prefix of this prompt to, how many
+        leading blocks that prefix has (the longest one, where several were)."""
+        if not hashes:
+            return {}
+        try:
+            values = await asyncio.wait_for(
+                self._redis.mget([self._key(block) for block in hashes]), READ_TIMEOUT
+            )
+        except (RedisError, OSError, TimeoutError) as error:
+            self._warn(f"read: {error or type(error).__name__}")
+            return {}
+        matched: dict[str, int] = {}
+        for index, value in enumerate(values):
+            if value is not None:
+                matched[value.decode() if isinstance(value, bytes) else value] = index + 1
+        return matched
+
+    def record(self, hashes: Sequence[int], url: str) -> None:
+        """Say that `url` was sent the prompt with these block hashes; written in the
+        background, off the request's way."""
+        if not hashes:
+            return
+        task = asyncio.get_running_loop().create_task(self._write(hashes, url))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def close(self) -> None:
+        if self._writes:
+            await asyncio.wait(self._writes, timeout=1.0)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def _redis(self) -> aioredis.Redis:
+        if self._client is None:
+            self._client = aioredis.Redis.from_url(
+                self._url, socket_connect_timeout=1, socket_timeout=1
+            )
+        return self._client
+
+    def _key(self, block: int) -> str:
+        return f"{self._prefix}{block & 0xFFFFFFFFFFFFFFFF:x}"
+
+    async def _write(self, hashes: Sequence[int], url: str) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for block in hashes:
+                    pipe.set(self._key(block), url, ex=TTL_SECONDS)
+                await pipe.execute()
+        except (RedisError, OSError) as error:
+            self._warn(f"write: {error}")
+
+    def _warn(self, what: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY:
+            self._warned_at = now
+            log.warning("routing memory in Redis unavailable (%s); routing on this "
+                        "replica's own memory", what)

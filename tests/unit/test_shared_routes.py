@@ -1,0 +1,125 @@
+"""Replicas in front of one pool share what they routed where, through the real Redis
+(engine/remote/shared_routes.py), and route as one when a load balancer spreads an
+agent's turns over them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+import pytest
+
+from antiphon.engine.base import Priority
+from antiphon.engine.remote.pool import Upstream, UpstreamPool
+from antiphon.engine.remote.router import BLOCK_TOKENS, Router, block_hashes
+from antiphon.engine.remote.shared_routes import SharedRoutes, pool_key
+from tests.services import redis_url
+
+URLS = ["http://u0", "http://u1", "http://u2"]
+
+
+def replica(shared: SharedRoutes | None) -> UpstreamPool:
+    """One antiphon replica's pool of the same three upstreams, with its own router."""
+    upstreams = [Upstream(url, 4, healthy=True) for url in URLS]
+    return UpstreamPool("m", upstreams, Router(len(upstreams)), 8, shared)
+
+
+def conversation(seed: int, blocks: int) -> list[int]:
+    """A prompt of whole blocks of tokens that no other seed shares."""
+    return [seed * 100_000 + token for token in range(blocks * BLOCK_TOKENS)]
+
+
+async def route(pool: UpstreamPool, prompt: list[int]) -> int:
+    """Where the prompt goes; the request then ends at once (sequential traffic)."""
+    lease = await pool.acquire(block_hashes(prompt), Priority.INTERACTIVE)
+    pool.release(lease)
+    return lease.index
+
+
+async def turns_upstreams(first: UpstreamPool, second: UpstreamPool) -> tuple[int, int]:
+    """Conversation 1's first turn through one replica, another conversation through the
+    second replica, then conversation 1's next turn (its prompt grown) through the second:
+    where conversation 1's two turns went. Requests a moment apart, as turns are (the
+    writes to Redis happen in the background)."""
+    turn_one = conversation(1, 3)
+    went_first = await route(first, turn_one)
+    await asyncio.sleep(0.05)
+    await route(second, conversation(2, 3))
+    await asyncio.sleep(0.05)
+    went_second = await route(second, turn_one + conversation(3, 2))
+    return went_first, went_second
+
+
+def shared(prefix: str) -> SharedRoutes:
+    return SharedRoutes(redis_url(), prefix)
+
+
+def test_an_agents_next_turn_on_another_replica_goes_where_its_cache_is() -> None:
+    prefix = f"test:routes:{secrets.token_hex(4)}:"
+
+    async def scenario() -> tuple[int, int, int, int]:
+        alone = await turns_upstreams(replica(None), replica(None))
+        a, b = shared(prefix), shared(prefix)
+        together = await turns_upstreams(replica(a), replica(b))
+        await a.close()
+        await b.close()
+        return alone + together
+
+    alone_first, alone_second, first, second = asyncio.run(scenario())
+    # Without sharing, the second replica never saw the conversation: it spreads it anew.
+    assert alone_first != alone_second
+    assert first == second
+
+
+def test_the_longest_prefix_names_the_upstream_and_other_pools_are_apart() -> None:
+    url = redis_url()
+    prefix = f"test:routes:{secrets.token_hex(4)}:"
+
+    async def scenario() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        routes, other = SharedRoutes(url, prefix), SharedRoutes(url, prefix + "other:")
+        system = conversation(7, 2)
+        routes.record(block_hashes(system), "http://u0")
+        routes.record(block_hashes(system + conversation(8, 3)), "http://u1")
+        await asyncio.sleep(0.05)
+        longer = await routes.matched_blocks(block_hashes(system + conversation(8, 4)))
+        shorter = await routes.matched_blocks(block_hashes(system + conversation(9, 4)))
+        apart = await other.matched_blocks(block_hashes(system))
+        await routes.close()
+        await other.close()
+        return longer, shorter, apart
+
+    longer, shorter, apart = asyncio.run(scenario())
+    # The shared system prompt's blocks name whoever was sent them last; the one that got
+    # the longer prompt holds all five of its blocks.
+    assert longer == {"http://u1": 5}
+    assert shorter == {"http://u1": 2}
+    assert apart == {}
+
+
+def test_pool_keys_depend_on_the_model_and_the_set_of_upstreams_not_their_order() -> None:
+    assert pool_key("m", ["http://a", "http://b"]) == pool_key("m", ["http://b", "http://a"])
+    assert pool_key("m", ["http://a"]) != pool_key("m", ["http://a", "http://b"])
+    assert pool_key("m", ["http://a"]) != pool_key("n", ["http://a"])
+
+
+def test_an_unreachable_redis_routes_on_local_memory_without_delay(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> tuple[list[int], float]:
+        routes = SharedRoutes("redis://127.0.0.1:1/0", "test:routes:down:")
+        pool = replica(routes)
+        started = time.perf_counter()
+        went = [await route(pool, conversation(4, 3)) for _ in range(3)]
+        elapsed = time.perf_counter() - started
+        await asyncio.sleep(0.05)  # the failed writes are dropped
+        await routes.close()
+        return went, elapsed
+
+    with caplog.at_level(logging.WARNING, logger="antiphon.engine.remote.shared_routes"):
+        went, elapsed = asyncio.run(scenario())
+    assert went == [went[0]] * 3  # this replica's own memory still keeps them together
+    assert elapsed < 1.0
+    warnings = [r for r in caplog.records if "routing memory in Redis" in r.getMessage()]
+    assert len(warnings) == 1  # once, not per request
