@@ -68,15 +68,29 @@ async def one_request(client: httpx.AsyncClient, args: argparse.Namespace,
                       prompts: list[str], index: int) -> RequestResult:
     api = APIS[args.api]
     body = api.build_body(args, prompts[index % len(prompts)])
-    return await stream_request(client, body, RequestResult(index=index), api)
+    return await stream_request(client, body, RequestResult(index=index), api,
+                                replica_url(args, api.path))
+
+
+_replica_turns = itertools.count()  # next() never awaits: safe across the workers
+
+
+def replica_url(args: argparse.Namespace, path: str) -> str:
+    """The path on the client's server, or, when --url lists several (replicas with no load
+    balancer before them), on the next of them in turn, as a round-robin balancer sends."""
+    urls = args.url.split(",")
+    if len(urls) == 1:
+        return path
+    return urls[next(_replica_turns) % len(urls)].rstrip("/") + path
 
 
 async def stream_request(client: httpx.AsyncClient, body: dict, res: RequestResult,
-                         api: Api = MESSAGES) -> RequestResult:
-    """POST one streamed request and fill res from its events."""
+                         api: Api = MESSAGES, url: Optional[str] = None) -> RequestResult:
+    """POST one streamed request (to api.path on the client's server unless `url` says
+    where) and fill res from its events."""
     t0 = time.perf_counter()
     try:
-        async with client.stream("POST", api.path, json=body) as resp:
+        async with client.stream("POST", url or api.path, json=body) as resp:
             res.status = resp.status_code
             if resp.status_code != 200:
                 text = (await resp.aread()).decode(errors="replace")
@@ -131,7 +145,8 @@ async def run_agentic(client: httpx.AsyncClient, args: argparse.Namespace) -> li
         system, marked = agentic_workload.with_cache_breakpoints(messages)
         body = build_body(args, marked, system=system)
         res = RequestResult(index=conversation * args.turns + turn - 1, turn=turn)
-        return await stream_request(client, body, res)
+        return await stream_request(client, body, res, MESSAGES,
+                                    replica_url(args, MESSAGES.path))
 
     return await agentic_workload.run_conversations(send, args.concurrency, args.turns)
 
@@ -151,7 +166,7 @@ async def run(args: argparse.Namespace) -> Summary:
     limits = httpx.Limits(max_connections=args.concurrency,
                           max_keepalive_connections=args.concurrency)
     sampler = RssSampler(args.server_pid) if args.server_pid else None
-    async with httpx.AsyncClient(base_url=args.url.rstrip("/"),
+    async with httpx.AsyncClient(base_url=args.url.split(",")[0].rstrip("/"),
                                  headers=request_headers(args.api_key), limits=limits,
                                  timeout=httpx.Timeout(args.timeout)) as client:
         # Warmup absorbs one-off costs (model load, graph build, connection setup). It is
@@ -232,7 +247,8 @@ def report(args: argparse.Namespace, s: Summary) -> None:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Load generator for streamed /v1/messages or /v1/chat/completions.")
-    p.add_argument("--url", default="http://127.0.0.1:8080", help="server base URL")
+    p.add_argument("--url", default="http://127.0.0.1:8080",
+                   help="server base URL; several, comma-separated: replicas taken in turn")
     p.add_argument("--api-key", default=os.environ.get("ANTHROPIC_API_KEY", ""))
     p.add_argument("--api", choices=tuple(APIS), default="messages",
                    help="messages: POST /v1/messages; openai: POST /v1/chat/completions "

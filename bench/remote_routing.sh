@@ -5,9 +5,14 @@
 # (bench/build_llama_server.sh, same GGUF). Each policy gets fresh upstreams; the order
 # alternates between rounds. Reported: throughput, TTFT p50, and the share of prompt tokens
 # the upstreams found in their caches (antiphon's /health, from what they reported).
+# With REPLICAS=N, N antiphon replicas front the same upstreams and the load generator sends
+# each request to the next replica in turn (a round-robin load balancer); the policy
+# `affinity-shared` is affinity with the replicas sharing their routing memory in Redis
+# (REDIS_URL; its keys are removed first).
 #
 #   bash bench/build_llama_server.sh
 #   ROUNDS=2 bash bench/remote_routing.sh
+#   REPLICAS=2 POLICIES="affinity affinity-shared" bash bench/remote_routing.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -21,6 +26,9 @@ CONCURRENCY=${CONCURRENCY:-6}
 TURNS=${TURNS:-6}
 MAX_TOKENS=${MAX_TOKENS:-64}
 ROUNDS=${ROUNDS:-1}
+REPLICAS=${REPLICAS:-1}
+POLICIES=${POLICIES:-"affinity round-robin"}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 RESULTS=${RESULTS:-bench/results/remote-routing-$(date +%Y%m%d-%H%M%S)}
 ANTIPHON_PORT=8820
 KEY=bench-key
@@ -41,7 +49,7 @@ wait_healthy() {  # $1: url, $2: pid, $3: log
   echo "not healthy: $1; see $3" >&2; exit 1
 }
 
-run_policy() {  # $1: affinity | round-robin, $2: round
+run_policy() {  # $1: affinity | affinity-shared | round-robin, $2: round
   local urls="" log
   for i in $(seq "$UPSTREAMS"); do
     log="$RESULTS/r$2-$1-upstream$i.log"
@@ -50,20 +58,31 @@ run_policy() {  # $1: affinity | round-robin, $2: round
     pids+=($!); wait_healthy "http://127.0.0.1:$((8820 + i))/health" "$!" "$log"
     urls="$urls${urls:+,}http://127.0.0.1:$((8820 + i))"
   done
-  log="$RESULTS/r$2-$1-antiphon.log"
-  ANTIPHON_DATA_DIR="$RESULTS/r$2-$1-data" "$PYTHON" -m antiphon serve --port $ANTIPHON_PORT \
-      --api-key $KEY --max-queue 256 --model "smol=llama-server:$urls;routing=$1" > "$log" 2>&1 &
-  pids+=($!); wait_healthy "http://127.0.0.1:$ANTIPHON_PORT/health" "$!" "$log"
-  "$PYTHON" bench/loadgen.py --url "http://127.0.0.1:$ANTIPHON_PORT" --api-key $KEY --model smol \
+  local routing=$1 shared=() fronts=""
+  if [ "$1" = affinity-shared ]; then
+    routing=affinity shared=(--redis-url "$REDIS_URL")
+    redis-cli -u "$REDIS_URL" --scan --pattern 'antiphon:routes:*' | xargs -r redis-cli -u "$REDIS_URL" del > /dev/null
+  fi
+  for r in $(seq "$REPLICAS"); do
+    log="$RESULTS/r$2-$1-antiphon$r.log"
+    ANTIPHON_DATA_DIR="$RESULTS/r$2-$1-data$r" "$PYTHON" -m antiphon serve --port $((ANTIPHON_PORT + 100 + r)) \
+        --api-key $KEY --max-queue 256 "${shared[@]}" --model "smol=llama-server:$urls;routing=$routing" > "$log" 2>&1 &
+    pids+=($!); wait_healthy "http://127.0.0.1:$((ANTIPHON_PORT + 100 + r))/health" "$!" "$log"
+    fronts="$fronts${fronts:+,}http://127.0.0.1:$((ANTIPHON_PORT + 100 + r))"
+  done
+  "$PYTHON" bench/loadgen.py --url "$fronts" --api-key $KEY --model smol \
       --workload agentic --concurrency "$CONCURRENCY" --turns "$TURNS" --max-tokens "$MAX_TOKENS" \
       --temperature 0 --warmup 0 --label "$1" --json "$RESULTS/r$2-$1.json" > /dev/null
-  curl -s "http://127.0.0.1:$ANTIPHON_PORT/health" > "$RESULTS/r$2-$1-health.json"
+  for r in $(seq "$REPLICAS"); do
+    curl -s "http://127.0.0.1:$((ANTIPHON_PORT + 100 + r))/health" > "$RESULTS/r$2-$1-health$r.json"
+  done
   stop_all
   echo "round $2 $1 done"
 }
 
 for round in $(seq "$ROUNDS"); do
-  if [ $((round % 2)) = 1 ]; then order="affinity round-robin"; else order="round-robin affinity"; fi
+  order=$POLICIES
+  if [ $((round % 2)) = 0 ]; then order=$(echo "$POLICIES" | awk '{for (i = NF; i; i--) printf "%s ", $i}'); fi
   for policy in $order; do run_policy "$policy" "$round"; done
 done
 
@@ -74,13 +93,16 @@ results = Path(sys.argv[1])
 print("| round | routing | output tok/s | TTFT p50 ms | upstream cache hit ratio | requests per upstream |")
 print("|---|---|---|---|---|---|")
 for path in sorted(results.glob("r*-*.json")):
-    if path.stem.endswith("-health"):
+    if "-health" in path.stem:
         continue
     round_, policy = path.stem.split("-", 1)
     summary = json.loads(path.read_text())
-    model = json.loads((results / f"{path.stem}-health.json").read_text())["models"][0]
-    cached, prefilled = model["cached_prompt_tokens_total"], model["prompt_tokens_total"]
-    spread = " / ".join(str(u["requests_total"]) for u in model["upstreams"])
+    # Every replica's view of the one pool, summed.
+    models = [json.loads(h.read_text())["models"][0] for h in results.glob(f"{path.stem}-health*.json")]
+    cached = sum(m["cached_prompt_tokens_total"] for m in models)
+    prefilled = sum(m["prompt_tokens_total"] for m in models)
+    spread = " / ".join(str(sum(m["upstreams"][i]["requests_total"] for m in models))
+                        for i in range(len(models[0]["upstreams"])))
     print(f"| {round_[1:]} | {policy} | {summary['agg_output_tps']:.1f} | {summary['ttft_p50_ms']:.0f} "
           f"| {cached / (cached + prefilled):.2f} | {spread} |")
 EOF

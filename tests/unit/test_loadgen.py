@@ -364,3 +364,12 @@ def test_agentic_request_against_mock_server():
     assert all("cache_control" in b["messages"][-1]["content"][0] for b in seen)
     turn2 = [b for b in seen if len(b["messages"]) == 3]
     assert len(turn2) == 2 and all(b["messages"][1]["content"] == "Hello" for b in turn2)
+
+
+def test_several_urls_are_replicas_taken_in_turn():
+    args = loadgen.parse_args(["--model", "m", "--url", "http://a:1/,http://b:2"])
+    urls = [loadgen.replica_url(args, "/v1/messages") for _ in range(4)]
+    assert sorted(urls[:2]) == ["http://a:1/v1/messages", "http://b:2/v1/messages"]
+    assert urls[2:] == urls[:2]
+    single = loadgen.parse_args(["--model", "m", "--url", "http://a:1"])
+    assert loadgen.replica_url(single, "/v1/messages") == "/v1/messages"

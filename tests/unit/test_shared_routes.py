@@ -14,7 +14,7 @@ import pytest
 from antiphon.engine.base import Priority
 from antiphon.engine.remote.pool import Upstream, UpstreamPool
 from antiphon.engine.remote.router import BLOCK_TOKENS, Router, block_hashes
-from antiphon.engine.remote.shared_routes import SharedRoutes, pool_key
+from antiphon.engine.remote.shared_routes import MOST_MARKS, SharedRoutes, marks, pool_key
 from tests.services import redis_url
 
 URLS = ["http://u0", "http://u1", "http://u2"]
@@ -43,10 +43,10 @@ async def turns_upstreams(first: UpstreamPool, second: UpstreamPool) -> tuple[in
     second replica, then conversation 1's next turn (its prompt grown) through the second:
     where conversation 1's two turns went. Requests a moment apart, as turns are (the
     writes to Redis happen in the background)."""
-    turn_one = conversation(1, 3)
+    turn_one = conversation(1, 8)
     went_first = await route(first, turn_one)
     await asyncio.sleep(0.05)
-    await route(second, conversation(2, 3))
+    await route(second, conversation(2, 8))
     await asyncio.sleep(0.05)
     went_second = await route(second, turn_one + conversation(3, 2))
     return went_first, went_second
@@ -79,11 +79,12 @@ def test_the_longest_prefix_names_the_upstream_and_other_pools_are_apart() -> No
 
     async def scenario() -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
         routes, other = SharedRoutes(url, prefix), SharedRoutes(url, prefix + "other:")
-        system = conversation(7, 2)
+        system = conversation(7, 8)
         routes.record(block_hashes(system), "http://u0")
-        routes.record(block_hashes(system + conversation(8, 3)), "http://u1")
         await asyncio.sleep(0.05)
-        longer = await routes.matched_blocks(block_hashes(system + conversation(8, 4)))
+        routes.record(block_hashes(system + conversation(8, 8)), "http://u1")
+        await asyncio.sleep(0.05)
+        longer = await routes.matched_blocks(block_hashes(system + conversation(8, 12)))
         shorter = await routes.matched_blocks(block_hashes(system + conversation(9, 4)))
         apart = await other.matched_blocks(block_hashes(system))
         await routes.close()
@@ -91,11 +92,18 @@ def test_the_longest_prefix_names_the_upstream_and_other_pools_are_apart() -> No
         return longer, shorter, apart
 
     longer, shorter, apart = asyncio.run(scenario())
-    # The shared system prompt's blocks name whoever was sent them last; the one that got
-    # the longer prompt holds all five of its blocks.
-    assert longer == {"http://u1": 5}
-    assert shorter == {"http://u1": 2}
+    # The shared system prompt's marked blocks name whoever was sent them last; the one that
+    # got the longer prompt holds all sixteen of its blocks.
+    assert longer == {"http://u1": 16}
+    assert shorter == {"http://u1": 8}
     assert apart == {}
+
+
+def test_marks_are_few_and_a_longer_prompts_are_among_a_shorter_ones() -> None:
+    assert list(marks(3)) == [] and list(marks(8)) == [3, 7]
+    for shorter, longer in [(10, 300), (100, 1024), (257, 700)]:
+        assert len(marks(longer)) <= MOST_MARKS
+        assert set(marks(longer)) & set(range(shorter)) <= set(marks(shorter))
 
 
 def test_pool_keys_depend_on_the_model_and_the_set_of_upstreams_not_their_order() -> None:
@@ -111,7 +119,7 @@ def test_an_unreachable_redis_routes_on_local_memory_without_delay(
         routes = SharedRoutes("redis://127.0.0.1:1/0", "test:routes:down:")
         pool = replica(routes)
         started = time.perf_counter()
-        went = [await route(pool, conversation(4, 3)) for _ in range(3)]
+        went = [await route(pool, conversation(4, 8)) for _ in range(3)]
         elapsed = time.perf_counter() - started
         await asyncio.sleep(0.05)  # the failed writes are dropped
         await routes.close()

@@ -194,7 +194,8 @@ class UpstreamPool:
             )
             upstream = self.upstreams[choice.index]
             if self.shared is not None:
-                self.shared.record(waiter.hashes, upstream.url)
+                self.shared.record(waiter.hashes, upstream.url,
+                                   waiter.elsewhere.get(choice.index, 0))
             upstream.running += 1
             upstream.requests += 1
             upstream.routed_prefix_tokens += choice.matched_tokens
