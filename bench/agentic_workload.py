@@ -203,11 +203,20 @@ def turn_messages(conversation: int, answers: Sequence[str]) -> list[dict]:
     return messages
 
 
-def with_cache_breakpoints(messages: list[dict]) -> tuple[list[dict], list[dict]]:
+def system_prompt(conversation: int, own: bool = False) -> str:
+    """The shared system prompt, or with `own` one that differs from its first line on
+    (each conversation another project), so that no two conversations share a prefix."""
+    if not own:
+        return SYSTEM_PROMPT
+    return f"Project {conversation}: repository number {conversation * 7919}.\n{SYSTEM_PROMPT}"
+
+
+def with_cache_breakpoints(messages: list[dict], system_text: str = SYSTEM_PROMPT,
+                           ) -> tuple[list[dict], list[dict]]:
     """The system prompt and messages with `cache_control` where Claude Code puts it: on the
     system prompt and on the last message. Servers without prompt caching ignore it."""
     mark = {"type": "ephemeral"}
-    system = [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": mark}]
+    system = [{"type": "text", "text": system_text, "cache_control": mark}]
     last = messages[-1]
     marked_last = {**last, "content": [{"type": "text", "text": last["content"], "cache_control": mark}]}
     return system, [*messages[:-1], marked_last]

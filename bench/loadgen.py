@@ -142,7 +142,8 @@ async def run_agentic(client: httpx.AsyncClient, args: argparse.Namespace) -> li
     """args.concurrency conversations of args.turns turns; C requests in flight at a time."""
 
     async def send(conversation: int, turn: int, messages: list[dict]) -> RequestResult:
-        system, marked = agentic_workload.with_cache_breakpoints(messages)
+        system, marked = agentic_workload.with_cache_breakpoints(
+            messages, agentic_workload.system_prompt(conversation, args.own_system))
         body = build_body(args, marked, system=system)
         res = RequestResult(index=conversation * args.turns + turn - 1, turn=turn)
         return await stream_request(client, body, res, MESSAGES,
@@ -262,6 +263,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=None,
                    help="measured requests, chat only (default 4*C; agentic: C*turns)")
     p.add_argument("--turns", type=int, default=6, help="turns per conversation (agentic)")
+    p.add_argument("--own-system", action="store_true",
+                   help="agentic: each conversation's system prompt differs from its first line")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--temperature", type=float, default=None,

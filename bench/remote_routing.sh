@@ -29,6 +29,7 @@ ROUNDS=${ROUNDS:-1}
 REPLICAS=${REPLICAS:-1}
 POLICIES=${POLICIES:-"affinity round-robin"}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+LOADGEN_FLAGS=${LOADGEN_FLAGS:-}  # e.g. --own-system: no prefix shared between conversations
 RESULTS=${RESULTS:-bench/results/remote-routing-$(date +%Y%m%d-%H%M%S)}
 ANTIPHON_PORT=8820
 KEY=bench-key
@@ -72,7 +73,7 @@ run_policy() {  # $1: affinity | affinity-shared | round-robin, $2: round
   done
   "$PYTHON" bench/loadgen.py --url "$fronts" --api-key $KEY --model smol \
       --workload agentic --concurrency "$CONCURRENCY" --turns "$TURNS" --max-tokens "$MAX_TOKENS" \
-      --temperature 0 --warmup 0 --label "$1" --json "$RESULTS/r$2-$1.json" > /dev/null
+      --temperature 0 --warmup 0 --label "$1" --json "$RESULTS/r$2-$1.json" $LOADGEN_FLAGS > /dev/null
   for r in $(seq "$REPLICAS"); do
     curl -s "http://127.0.0.1:$((ANTIPHON_PORT + 100 + r))/health" > "$RESULTS/r$2-$1-health$r.json"
   done
