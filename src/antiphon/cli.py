@@ -265,31 +265,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the Claude API on the given models (default: the embedded SmolLM2-135M)."""
-    flags = {
-        "host": host, "port": port, "public_url": public_url, "read_timeout": read_timeout, "model": tuple(model) if model else None,
-        "alias": tuple(alias) if alias else None, "api_key": api_key, "ctx": ctx,
-        "min_ctx": min_ctx, "max_output_tokens": max_output_tokens,
-        "parallel": parallel, "max_queue": max_queue, "batch_tokens": batch_tokens,
-        "threads": threads, "gpu_layers": gpu_layers, "split_mode": split_mode,
-        "main_gpu": main_gpu, "strict": strict, "ping_interval": ping_interval, "log_level": log_level,
-        "on_engine_failure": on_engine_failure,
-        "data_dir": data_dir, "secret": secret, "redact_thinking": redact_thinking,
-        "web_fetch": web_fetch, "web_fetch_allow": tuple(web_fetch_allow) if web_fetch_allow else None,
-        "web_fetch_max_bytes": web_fetch_max_bytes, "web_fetch_timeout": web_fetch_timeout,
-        "code_execution": code_execution, "container_idle_timeout": container_idle_timeout,
-        "console": web_console,
-        "kv_cache": kv_cache, "prefix_cache_disk": prefix_cache_disk,
-        "prefix_cache_ram": prefix_cache_ram,
-        "repetition_stop": repetition_stop,
-        "cache_ttl_5m": cache_ttl_5m, "cache_ttl_1h": cache_ttl_1h,
-        "admin_key": admin_key, "database_url": database_url, "redis_url": redis_url,
-        "organization_name": organization_name,
-        "rate_limit_requests_per_minute": rate_limit_requests_per_minute,
-        "rate_limit_input_tokens_per_minute": rate_limit_input_tokens_per_minute,
-        "rate_limit_output_tokens_per_minute": rate_limit_output_tokens_per_minute,
-        "prices": prices, "batch_concurrency": batch_concurrency,
-        "batch_lease_seconds": batch_lease_seconds,
-    }
+    flags = _given_settings(locals())  # first: locals() holds just the options yet
     try:
         settings = load_settings(flags, config)
         sources = resolve_sources(settings.model)
@@ -334,6 +310,18 @@ def serve(
     server.run()
     if any(served.engine.failure is not None for served in registry):
         raise typer.Exit(ENGINE_FAILED_EXIT_STATUS)  # for the supervisor: restart, not done
+
+
+_RENAMED_OPTIONS = {"web_console": "console"}  # `console` is the terminal this module prints to
+
+
+def _given_settings(options: dict[str, object]) -> dict[str, object]:
+    """`serve`'s options by setting name (None where not given, lists as tuples), for
+    load_settings to lay over the config file and the environment."""
+    return {
+        _RENAMED_OPTIONS.get(name, name): tuple(value) if isinstance(value, list) else value
+        for name, value in options.items() if name != "config"
+    }
 
 
 def _bootstrap(settings: Settings) -> Bootstrapped:

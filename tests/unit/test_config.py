@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from antiphon.config import SettingsError, load_settings
+from antiphon.config import Settings, SettingsError, load_settings
 
 
 def test_precedence_is_defaults_then_file_then_environment_then_flags(tmp_path: Path) -> None:
@@ -58,3 +58,14 @@ def test_unknown_keys_in_the_file_are_refused(tmp_path: Path) -> None:
     config.write_text("prot = 1\n")
     with pytest.raises(SettingsError, match="prot"):
         load_settings({}, config, {})
+
+
+def test_every_serve_option_reaches_the_setting_of_its_name() -> None:
+    import inspect
+
+    from antiphon import cli
+
+    options = {name: [] for name in inspect.signature(cli.serve).parameters}
+    given = cli._given_settings(options)
+    assert set(given) == set(Settings.model_fields)
+    assert all(value == () for value in given.values())  # lists arrive as tuples
