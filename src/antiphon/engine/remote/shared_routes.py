@@ -16,7 +16,9 @@ writes only its new marks. A match is then known to within a stride; this replic
 memory still knows it to the block.
 
 Best effort, by design: a read that fails or is slow (READ_TIMEOUT) routes with this
-replica's own memory, a failed write is dropped, and neither ever fails a request. Keys
+replica's own memory, a failed write is dropped, and neither ever fails a request; after a
+failure Redis is left alone for RETRY_AFTER seconds, so that a Redis that is down (or a
+host that swallows packets) costs requests nothing meanwhile. Keys
 expire an hour after they were written (a mark in constant use is written again by the
 first request that finds it gone); an upstream that was ejected may still be named by them,
 which costs one cache miss, as after any upstream restart.
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 READ_TIMEOUT = 0.05  # seconds; a slower Redis routes on local memory instead of delaying
 TTL_SECONDS = 3600  # a prefix nobody sent anywhere for an hour is long gone from the caches
 WARN_EVERY = 60.0  # seconds between two warnings about an unreachable Redis
+RETRY_AFTER = 5.0  # seconds without Redis after it failed
 GRAIN = 4  # the finest stride of marked blocks (256 tokens)
 MOST_MARKS = 64  # marked blocks of one prompt at most: a prompt's reads and writes
 
@@ -68,19 +71,20 @@ class SharedRoutes:
         self._client: aioredis.Redis | None = None  # made on first use, on the serving loop
         self._writes: set[asyncio.Task[None]] = set()
         self._warned_at = float("-inf")
+        self._down_until = float("-inf")  # after a failure: not asked again until then
 
     async def matched_blocks(self, hashes: Sequence[int]) -> dict[str, int]:
         """For each upstream URL some replica sent a prefix of this prompt to, how many
         leading blocks that prefix has (the longest one, where several were)."""
         marked = marks(len(hashes))
-        if not marked:
+        if not marked or self._down:
             return {}
         try:
             values = await asyncio.wait_for(
                 self._redis.mget([self._key(hashes[index]) for index in marked]), READ_TIMEOUT
             )
         except (RedisError, OSError, TimeoutError) as error:
-            self._warn(f"read: {error or type(error).__name__}")
+            self._failed(f"read: {error or type(error).__name__}")
             return {}
         matched: dict[str, int] = {}
         for index, value in zip(marked, values):
@@ -92,7 +96,7 @@ class SharedRoutes:
         """Say that `url` was sent the prompt with these block hashes, whose first `known`
         blocks Redis gave to it already; written in the background, off the request's way."""
         fresh = [hashes[index] for index in marks(len(hashes)) if index >= known]
-        if not fresh:
+        if not fresh or self._down:
             return
         task = asyncio.get_running_loop().create_task(self._write(fresh, url))
         self._writes.add(task)
@@ -104,6 +108,10 @@ class SharedRoutes:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    @property
+    def _down(self) -> bool:
+        return time.monotonic() < self._down_until
 
     @property
     def _redis(self) -> aioredis.Redis:
@@ -123,10 +131,11 @@ class SharedRoutes:
                     pipe.set(self._key(block), url, ex=TTL_SECONDS)
                 await pipe.execute()
         except (RedisError, OSError) as error:
-            self._warn(f"write: {error}")
+            self._failed(f"write: {error}")
 
-    def _warn(self, what: str) -> None:
+    def _failed(self, what: str) -> None:
         now = time.monotonic()
+        self._down_until = now + RETRY_AFTER
         if now - self._warned_at >= WARN_EVERY:
             self._warned_at = now
             log.warning("routing memory in Redis unavailable (%s); routing on this "
