@@ -223,9 +223,16 @@ def test_replicas_sharing_redis_send_each_conversation_where_its_cache_is(
                 "--redis-url", redis, "--secret", "one secret for every replica"]
         replicas = [start_server(tmp, f"replica-{n}", args, "affine") for n in (1, 2)]
         try:
-            shared = conversation_turns([server for _, server in replicas], "affine", 3000)
+            servers = [server for _, server in replicas]
+            shared = conversation_turns(servers, "affine", 3000)
+            # Each conversation's second turn arrives at the replica that never routed it:
+            # it goes where the other one's memory in Redis says.
+            guided = sum(upstream["routed_by_other_replicas_total"]
+                         for server in servers for upstream in upstreams(server, "affine"))
         finally:
             for process, _ in replicas:
                 stop_server(process)
-    print(f"\ncache hit ratio on turns 2-4, alternating two replicas: {shared:.2f}")
+    print(f"\ncache hit ratio on turns 2-4, alternating two replicas: {shared:.2f}; "
+          f"{guided} of 9 later turns routed by what the other replica had sent")
     assert shared >= 0.8
+    assert guided >= 3

@@ -65,18 +65,21 @@ def shared(prefix: str) -> SharedRoutes:
 def test_an_agents_next_turn_on_another_replica_goes_where_its_cache_is() -> None:
     prefix = f"test:routes:{secrets.token_hex(4)}:"
 
-    async def scenario() -> tuple[int, int, int, int]:
+    async def scenario() -> tuple[tuple[int, int], tuple[int, int], int]:
         alone = await turns_upstreams(replica(None), replica(None))
         a, b = shared(prefix), shared(prefix)
-        together = await turns_upstreams(replica(a), replica(b))
+        second_replica = replica(b)
+        together = await turns_upstreams(replica(a), second_replica)
         await a.close()
         await b.close()
-        return alone + together
+        guided = sum(u.routed_by_other_replicas for u in second_replica.upstreams)
+        return alone, together, guided
 
-    alone_first, alone_second, first, second = asyncio.run(scenario())
+    alone, together, guided = asyncio.run(scenario())
     # Without sharing, the second replica never saw the conversation: it spreads it anew.
-    assert alone_first != alone_second
-    assert first == second
+    assert alone[0] != alone[1]
+    assert together[0] == together[1]
+    assert guided == 1  # the second turn, and not the other conversation
 
 
 def test_the_longest_prefix_names_the_upstream_and_other_pools_are_apart() -> None:

@@ -212,6 +212,7 @@ class UpstreamStats:
     errors_total: int  # calls that failed (connection, 5xx, broken stream)
     ejections_total: int  # times it was taken out of the pool
     routed_prefix_tokens_total: int  # prompt tokens sent where the same prefix went before
+    routed_by_other_replicas_total: int  # sent here for a prefix another replica sent here
     time_to_first_token: HistogramSnapshot
 
 

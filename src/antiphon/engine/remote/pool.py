@@ -39,12 +39,14 @@ class Upstream:
     errors: int = 0
     ejections: int = 0
     routed_prefix_tokens: int = 0
+    routed_by_other_replicas: int = 0
     first_token: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def stats(self) -> UpstreamStats:
         return UpstreamStats(
             self.url, self.healthy, self.running, self.limit, self.requests, self.errors,
-            self.ejections, self.routed_prefix_tokens, self.first_token.snapshot(),
+            self.ejections, self.routed_prefix_tokens, self.routed_by_other_replicas,
+            self.first_token.snapshot(),
         )
 
 
@@ -199,6 +201,7 @@ class UpstreamPool:
             upstream.running += 1
             upstream.requests += 1
             upstream.routed_prefix_tokens += choice.matched_tokens
+            upstream.routed_by_other_replicas += choice.for_elsewhere
             self._waiting.remove(waiter)
             waiter.granted.set_result(Lease(choice.index, upstream.url))
 

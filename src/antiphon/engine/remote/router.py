@@ -75,6 +75,7 @@ class Candidate:
 class Choice:
     index: int
     matched_tokens: int  # how much of the prompt the chosen upstream was sent before
+    for_elsewhere: bool = False  # chosen for a longer prefix another replica sent it
 
 
 class Router:
@@ -88,12 +89,15 @@ class Router:
         """Pick one of `candidates` (not empty) for a prompt with these block hashes, given
         the load over the whole pool, and remember that it went there. `elsewhere`: the
         leading blocks of this prompt other replicas sent to each upstream (by index)."""
-        matched = self._matched(hashes, elsewhere or {})
+        elsewhere = elsewhere or {}
+        matched = self._matched(hashes, elsewhere)
         chosen = self._round_robin(candidates) if self.policy == "round-robin" else (
             self._affine(candidates, matched, total_load)
         )
-        self._memories[chosen.index].remember(hashes)
-        return Choice(chosen.index, matched[chosen.index] * BLOCK_TOKENS)
+        memory = self._memories[chosen.index]
+        for_elsewhere = elsewhere.get(chosen.index, 0) > memory.matched_blocks(hashes)
+        memory.remember(hashes)
+        return Choice(chosen.index, matched[chosen.index] * BLOCK_TOKENS, for_elsewhere)
 
     def forget(self, index: int) -> None:
         self._memories[index].forget()

@@ -171,6 +171,11 @@ UPSTREAM_COUNTERS = {
         "antiphon_upstream_routed_prefix_tokens",
         "Prompt tokens sent to the upstream after the same prefix had gone there.",
     ),
+    "routed_by_other_replicas_total": (
+        "antiphon_upstream_routed_by_other_replicas",
+        "Requests sent to the upstream for a longer prefix another replica had sent it "
+        "(--redis-url).",
+    ),
 }
 
 
