@@ -224,6 +224,9 @@ def test_replicas_sharing_redis_send_each_conversation_where_its_cache_is(
         replicas = [start_server(tmp, f"replica-{n}", args, "affine") for n in (1, 2)]
         try:
             servers = [server for _, server in replicas]
+            for server in servers:  # start-up says so
+                assert "affinity routing shared with replicas through Redis" in " ".join(
+                    server.log_path.read_text().split()), server.log_path.read_text()
             shared = conversation_turns(servers, "affine", 3000)
             # Each conversation's second turn arrives at the replica that never routed it:
             # it goes where the other one's memory in Redis says.

@@ -82,7 +82,8 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
             if not isinstance(fact, UpstreamFacts)]
     line = (
         f"serving [bold]{card.id}[/] ({card.display_name}) on {len(upstreams)} "
-        f"{source.upstreams.kind} upstream(s) ({source.options.routing} routing, "
+        f"{source.upstreams.kind} upstream(s) ({source.options.routing} routing"
+        f"{' shared with replicas through Redis' if pool.shared else ''}, "
         f"{', '.join(f'{u.url} ×{u.limit}' for u in upstreams)}); tokenizer {tokenizer.path}; "
         f"{window.tokens}-token window, answers up to {card.max_output_tokens} tokens; "
         f"unless a request says otherwise, {card.sampling.describe()}"
