@@ -15,6 +15,8 @@ from antiphon.engine.base import Priority
 from antiphon.engine.remote.pool import Upstream, UpstreamPool
 from antiphon.engine.remote.router import BLOCK_TOKENS, Router, block_hashes
 from antiphon.engine.remote.shared_routes import (
+    CLIENT_NAME,
+    CONNECTIONS,
     MOST_MARKS,
     READ_TIMEOUT,
     SharedRoutes,
@@ -141,3 +143,26 @@ def test_an_unreachable_redis_routes_on_local_memory_without_delay(
     assert elapsed < 20 * READ_TIMEOUT / 2  # not a timeout per request
     warnings = [r for r in caplog.records if "routing memory in Redis" in r.getMessage()]
     assert len(warnings) == 1  # once, not per request
+
+
+def test_a_burst_of_requests_shares_a_few_connections() -> None:
+    """More requests at once than redis-py's default pool would open connections for (100):
+    they wait their turn for one of CONNECTIONS."""
+    import redis
+
+    url = redis_url()
+    prefix = f"test:routes:{secrets.token_hex(4)}:"
+
+    async def scenario() -> tuple[list[dict[str, int]], int]:
+        routes = SharedRoutes(url, prefix)
+        hashes = block_hashes(conversation(5, 8))
+        routes.record(hashes, "http://u2")
+        await asyncio.sleep(0.05)
+        found = await asyncio.gather(*(routes.matched_blocks(hashes) for _ in range(120)))
+        listed = redis.Redis.from_url(url).client_list()
+        await routes.close()
+        return found, sum(client["name"] == CLIENT_NAME for client in listed)
+
+    found, connections = asyncio.run(scenario())
+    assert connections <= CONNECTIONS
+    assert {"http://u2": 8} in found  # answered, not refused for want of connections

@@ -41,6 +41,8 @@ READ_TIMEOUT = 0.05  # seconds; a slower Redis routes on local memory instead of
 TTL_SECONDS = 3600  # a prefix nobody sent anywhere for an hour is long gone from the caches
 WARN_EVERY = 60.0  # seconds between two warnings about an unreachable Redis
 RETRY_AFTER = 5.0  # seconds without Redis after it failed
+CONNECTIONS = 16  # to Redis, per pool: a read or write takes well under a millisecond
+CLIENT_NAME = "antiphon-routes"  # how these connections show in Redis's CLIENT LIST
 GRAIN = 4  # the finest stride of marked blocks (256 tokens)
 MOST_MARKS = 64  # marked blocks of one prompt at most: a prompt's reads and writes
 
@@ -84,7 +86,7 @@ class SharedRoutes:
                 self._redis.mget([self._key(hashes[index]) for index in marked]), READ_TIMEOUT
             )
         except (RedisError, OSError, TimeoutError) as error:
-            self._failed(f"read: {error or type(error).__name__}")
+            self._failed(f"read: {str(error) or type(error).__name__}")
             return {}
         matched: dict[str, int] = {}
         for index, value in zip(marked, values):
@@ -116,9 +118,13 @@ class SharedRoutes:
     @property
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(
-                self._url, socket_connect_timeout=1, socket_timeout=1
+            # A few connections that requests wait their turn for: a burst of requests
+            # must not open a connection each (redis-py's default pool refuses past 100).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._url, max_connections=CONNECTIONS, timeout=1.0,
+                socket_connect_timeout=1, socket_timeout=1, client_name=CLIENT_NAME,
             )
+            self._client = aioredis.Redis(connection_pool=pool)
         return self._client
 
     def _key(self, block: int) -> str:
@@ -131,7 +137,7 @@ class SharedRoutes:
                     pipe.set(self._key(block), url, ex=TTL_SECONDS)
                 await pipe.execute()
         except (RedisError, OSError) as error:
-            self._failed(f"write: {error}")
+            self._failed(f"write: {str(error) or type(error).__name__}")
 
     def _failed(self, what: str) -> None:
         now = time.monotonic()
