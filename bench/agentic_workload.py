@@ -211,8 +211,9 @@ def system_prompt(conversation: int, own: bool = False) -> str:
     return f"Project {conversation}: repository number {conversation * 7919}.\n{SYSTEM_PROMPT}"
 
 
-def with_cache_breakpoints(messages: list[dict], system_text: str = SYSTEM_PROMPT,
-                           ) -> tuple[list[dict], list[dict]]:
+def with_cache_breakpoints(
+    messages: list[dict], system_text: str = SYSTEM_PROMPT
+) -> tuple[list[dict], list[dict]]:
     """The system prompt and messages with `cache_control` where Claude Code puts it: on the
     system prompt and on the last message. Servers without prompt caching ignore it."""
     mark = {"type": "ephemeral"}
