@@ -69,8 +69,9 @@ def assemble(source: RemoteModelSource, settings: PoolSettings) -> tuple[RemoteE
                  healthy=isinstance(fact, UpstreamFacts))
         for url, fact in zip(source.upstreams.urls, facts)
     ]
+    # Round-robin remembers nothing, so it has nothing to share.
     shared = (SharedRoutes(settings.redis_url, pool_key(card.id, source.upstreams.urls))
-              if settings.redis_url else None)
+              if settings.redis_url and source.options.routing == "affinity" else None)
     pool = UpstreamPool(card.id, upstreams, Router(len(upstreams), source.options.routing),
                         settings.max_queue, shared)
     engine = RemoteEngine(

@@ -74,7 +74,7 @@ class UpstreamPool:
         self.model_id = model_id
         self.upstreams = upstreams
         self._router = router
-        self.shared = shared if router.policy == "affinity" else None
+        self.shared = shared  # affinity routing's memory, shared with other replicas
         self._max_queue = max_queue
         self._waiting: list[_Waiter] = []
         self._arrivals = itertools.count()
@@ -201,7 +201,7 @@ class UpstreamPool:
             upstream.running += 1
             upstream.requests += 1
             upstream.routed_prefix_tokens += choice.matched_tokens
-            upstream.routed_by_other_replicas += choice.for_elsewhere
+            upstream.routed_by_other_replicas += choice.by_other_replicas
             self._waiting.remove(waiter)
             waiter.granted.set_result(Lease(choice.index, upstream.url))
 

@@ -75,7 +75,7 @@ class Candidate:
 class Choice:
     index: int
     matched_tokens: int  # how much of the prompt the chosen upstream was sent before
-    for_elsewhere: bool = False  # chosen for a longer prefix another replica sent it
+    by_other_replicas: bool = False  # chosen for a longer prefix another replica sent it
 
 
 class Router:
@@ -90,25 +90,25 @@ class Router:
         the load over the whole pool, and remember that it went there. `elsewhere`: the
         leading blocks of this prompt other replicas sent to each upstream (by index)."""
         elsewhere = elsewhere or {}
-        matched = self._matched(hashes, elsewhere)
-        chosen = self._round_robin(candidates) if self.policy == "round-robin" else (
-            self._affine(candidates, matched, total_load)
-        )
-        memory = self._memories[chosen.index]
-        for_elsewhere = elsewhere.get(chosen.index, 0) > memory.matched_blocks(hashes)
-        memory.remember(hashes)
-        return Choice(chosen.index, matched[chosen.index] * BLOCK_TOKENS, for_elsewhere)
+        if self.policy == "round-robin":
+            chosen = self._round_robin(candidates).index
+            local = {chosen: self._memories[chosen].matched_blocks(hashes)}
+        else:  # each candidate's own match, once: the pick and the report both use it
+            local = {c.index: self._memories[c.index].matched_blocks(hashes) for c in candidates}
+            matched = {index: max(blocks, elsewhere.get(index, 0))
+                       for index, blocks in local.items()}
+            chosen = self._affine(candidates, matched, total_load).index
+        others = elsewhere.get(chosen, 0)
+        self._memories[chosen].remember(hashes)
+        return Choice(chosen, max(local[chosen], others) * BLOCK_TOKENS, others > local[chosen])
 
     def forget(self, index: int) -> None:
         self._memories[index].forget()
 
-    def _matched(self, hashes: Sequence[int], elsewhere: Mapping[int, int]) -> list[int]:
-        """Leading blocks of the prompt each upstream was sent, by this replica or another."""
-        return [max(memory.matched_blocks(hashes), elsewhere.get(index, 0))
-                for index, memory in enumerate(self._memories)]
-
-    def _affine(self, candidates: Sequence[Candidate], matched: Sequence[int],
+    def _affine(self, candidates: Sequence[Candidate], matched: Mapping[int, int],
                 total_load: int) -> Candidate:
+        """`matched`: the leading blocks of the prompt each candidate was sent, by this
+        replica or another."""
         share = math.ceil((total_load + 1) / len(self._memories) * LOAD_SLACK)
         # Past its share, an upstream is passed over: affinity must not pile a hot prefix
         # on one upstream.
