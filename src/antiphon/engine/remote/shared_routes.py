@@ -18,10 +18,10 @@ memory still knows it to the block.
 Best effort, by design: a read that fails or is slow (READ_TIMEOUT) routes with this
 replica's own memory, a failed write is dropped, and neither ever fails a request; after a
 failure Redis is left alone for RETRY_AFTER seconds, so that a Redis that is down (or a
-host that swallows packets) costs requests nothing meanwhile. Keys
-expire an hour after they were written (a mark in constant use is written again by the
-first request that finds it gone); an upstream that was ejected may still be named by them,
-which costs one cache miss, as after any upstream restart.
+host that swallows packets) costs requests nothing meanwhile. Keys expire an hour after
+they were written (a mark in constant use is written again by the first request that finds
+it gone); an upstream that was ejected may still be named by them, which costs one cache
+miss, as after any upstream restart.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT = 0.05  # seconds; a slower Redis routes on local memory instead of delaying
-TTL_SECONDS = 3600  # a prefix nobody sent anywhere for an hour is long gone from the caches
+TTL_SECONDS = 3600  # a mark is forgotten an hour after it was written
 WARN_EVERY = 60.0  # seconds between two warnings about an unreachable Redis
 RETRY_AFTER = 5.0  # seconds without Redis after it failed
 CONNECTIONS = 16  # to Redis, per pool: a read or write takes well under a millisecond
